@@ -1,0 +1,678 @@
+"""Numba kernels for box geometry and matching.
+
+Everything here is compiled with ``@njit(cache=True, error_model="numpy")`` and works on plain
+C-contiguous ``float64`` / ``int64`` / ``bool`` arrays; no Python objects are touched inside a
+kernel.  This module imports numba at import time, so the public modules (``geometry``,
+``matching``) import it lazily inside their functions: ``import vreward`` stays numba-free.
+
+Box convention: ``(x1, y1, x2, y2)``.  A box is *valid* iff its four coordinates are finite,
+``x2 > x1``, ``y2 > y1`` and its area ``(x2 - x1) * (y2 - y1)`` is finite.  Invalid boxes overlap
+nothing: IoU 0 and GIoU -1 against anything (including themselves).
+
+For valid boxes the arithmetic follows the Visual-RFT reference operation by operation, so results
+equal a plain-Python float computation bit for bit::
+
+    xi1 = max(ax1, bx1); yi1 = max(ay1, by1); xi2 = min(ax2, bx2); yi2 = min(ay2, by2)
+    if xi2 <= xi1 or yi2 <= yi1: iou = 0
+    else: inter = (xi2 - xi1) * (yi2 - yi1); union = areaA + areaB - inter; iou = inter / union
+
+(``iou = 0`` when ``union`` is not finite or ``<= 0``).  GIoU is ``iou - (C - union) / C`` with
+``C`` the area of the smallest enclosing box (``union`` uses ``inter = 0`` for disjoint boxes);
+when ``C`` is not finite or ``<= 0`` the GIoU is ``iou``.
+
+Ragged batch layout: the boxes of all completions are concatenated row-wise and completion ``i``
+owns rows ``offsets[i]:offsets[i + 1]`` (``offsets`` has ``B + 1`` int64 entries).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_INF = np.inf
+_SMALL_SORT = 16  # groups up to this size are insertion-sorted
+
+
+# --------------------------------------------------------------------------------------------
+# scalar helpers
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _box_area(x1: float, y1: float, x2: float, y2: float) -> float:
+    """Area of a valid box, or -1.0 if the box is invalid (see module docstring)."""
+    # ``x2 > x1`` is False for NaN, and together with finiteness checks covers every case.
+    if not (np.isfinite(x1) and np.isfinite(y1) and np.isfinite(x2) and np.isfinite(y2)):
+        return -1.0
+    if not (x2 > x1 and y2 > y1):
+        return -1.0
+    area = (x2 - x1) * (y2 - y1)
+    if not np.isfinite(area):
+        return -1.0
+    return area
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _iou_scalar(
+    ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float
+) -> float:
+    area_a = _box_area(ax1, ay1, ax2, ay2)
+    area_b = _box_area(bx1, by1, bx2, by2)
+    if area_a < 0.0 or area_b < 0.0:
+        return 0.0
+    xi1 = ax1 if ax1 >= bx1 else bx1
+    yi1 = ay1 if ay1 >= by1 else by1
+    xi2 = ax2 if ax2 <= bx2 else bx2
+    yi2 = ay2 if ay2 <= by2 else by2
+    if xi2 <= xi1 or yi2 <= yi1:
+        return 0.0
+    inter = (xi2 - xi1) * (yi2 - yi1)
+    union = area_a + area_b - inter
+    if not (union > 0.0):
+        return 0.0
+    return inter / union  # union == inf gives exactly 0.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _iou_giou_scalar(
+    ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float
+) -> tuple[float, float]:
+    area_a = _box_area(ax1, ay1, ax2, ay2)
+    area_b = _box_area(bx1, by1, bx2, by2)
+    if area_a < 0.0 or area_b < 0.0:
+        return 0.0, -1.0
+    xi1 = ax1 if ax1 >= bx1 else bx1
+    yi1 = ay1 if ay1 >= by1 else by1
+    xi2 = ax2 if ax2 <= bx2 else bx2
+    yi2 = ay2 if ay2 <= by2 else by2
+    inter = 0.0
+    if xi2 > xi1 and yi2 > yi1:
+        inter = (xi2 - xi1) * (yi2 - yi1)
+    union = area_a + area_b - inter
+    iou = 0.0
+    if union > 0.0:
+        iou = inter / union
+    cx1 = ax1 if ax1 <= bx1 else bx1
+    cy1 = ay1 if ay1 <= by1 else by1
+    cx2 = ax2 if ax2 >= bx2 else bx2
+    cy2 = ay2 if ay2 >= by2 else by2
+    c = (cx2 - cx1) * (cy2 - cy1)
+    if c > 0.0 and c < _INF:
+        return iou, iou - (c - union) / c
+    return iou, iou
+
+
+# --------------------------------------------------------------------------------------------
+# pairwise matrices
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split (M, 4) boxes into contiguous columns plus areas.
+
+    Invalid boxes get coordinates (+inf, +inf, -inf, -inf) so that their intersection with
+    anything is empty; their area is -1.
+    """
+    m = b.shape[0]
+    x1 = np.empty(m)
+    y1 = np.empty(m)
+    x2 = np.empty(m)
+    y2 = np.empty(m)
+    area = np.empty(m)
+    for j in range(m):
+        a = _box_area(b[j, 0], b[j, 1], b[j, 2], b[j, 3])
+        area[j] = a
+        if a < 0.0:
+            x1[j] = _INF
+            y1[j] = _INF
+            x2[j] = -_INF
+            y2[j] = -_INF
+        else:
+            x1[j] = b[j, 0]
+            y1[j] = b[j, 1]
+            x2[j] = b[j, 2]
+            y2[j] = b[j, 3]
+    return x1, y1, x2, y2, area
+
+
+@njit(cache=True, error_model="numpy")
+def pairwise_iou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[i, j] = IoU(a[i], b[j])``; a (N, 4), b (M, 4), out (N, M), all C-contiguous."""
+    n = a.shape[0]
+    m = b.shape[0]
+    bx1, by1, bx2, by2, barea = _columns(b)
+    for i in range(n):
+        row = out[i]
+        ax1 = a[i, 0]
+        ay1 = a[i, 1]
+        ax2 = a[i, 2]
+        ay2 = a[i, 3]
+        area_a = _box_area(ax1, ay1, ax2, ay2)
+        if area_a < 0.0:
+            for j in range(m):
+                row[j] = 0.0
+            continue
+        for j in range(m):
+            xi1 = ax1 if ax1 > bx1[j] else bx1[j]
+            yi1 = ay1 if ay1 > by1[j] else by1[j]
+            xi2 = ax2 if ax2 < bx2[j] else bx2[j]
+            yi2 = ay2 if ay2 < by2[j] else by2[j]
+            inter = (xi2 - xi1) * (yi2 - yi1)
+            union = area_a + barea[j] - inter
+            iou = inter / union
+            ok = (xi2 > xi1) & (yi2 > yi1) & (union > 0.0)
+            row[j] = iou if ok else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def pairwise_giou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[i, j] = GIoU(a[i], b[j])``; a (N, 4), b (M, 4), out (N, M), all C-contiguous."""
+    n = a.shape[0]
+    m = b.shape[0]
+    bx1, by1, bx2, by2, barea = _columns(b)
+    for i in range(n):
+        row = out[i]
+        ax1 = a[i, 0]
+        ay1 = a[i, 1]
+        ax2 = a[i, 2]
+        ay2 = a[i, 3]
+        area_a = _box_area(ax1, ay1, ax2, ay2)
+        if area_a < 0.0:
+            for j in range(m):
+                row[j] = -1.0
+            continue
+        for j in range(m):
+            b1 = bx1[j]
+            b2 = by1[j]
+            b3 = bx2[j]
+            b4 = by2[j]
+            xi1 = ax1 if ax1 >= b1 else b1
+            yi1 = ay1 if ay1 >= b2 else b2
+            xi2 = ax2 if ax2 <= b3 else b3
+            yi2 = ay2 if ay2 <= b4 else b4
+            overlap = (xi2 > xi1) & (yi2 > yi1)
+            inter = (xi2 - xi1) * (yi2 - yi1)
+            inter = inter if overlap else 0.0
+            union = area_a + barea[j] - inter
+            iou = inter / union
+            iou = iou if union > 0.0 else 0.0
+            cx1 = ax1 if ax1 <= b1 else b1
+            cy1 = ay1 if ay1 <= b2 else b2
+            cx2 = ax2 if ax2 >= b3 else b3
+            cy2 = ay2 if ay2 >= b4 else b4
+            c = (cx2 - cx1) * (cy2 - cy1)
+            g = iou - (c - union) / c
+            g = g if (c > 0.0) & (c < _INF) else iou
+            row[j] = g if barea[j] >= 0.0 else -1.0
+
+
+# --------------------------------------------------------------------------------------------
+# sorting helpers (index sorts, allocation-free given scratch)
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _box_less(boxes: np.ndarray, i: int, j: int) -> bool:
+    """Lexicographic ``boxes[i] < boxes[j]`` (no NaNs allowed)."""
+    for c in range(4):
+        u = boxes[i, c]
+        v = boxes[j, c]
+        if u < v:
+            return True
+        if v < u:
+            return False
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _sort_idx_by_box(idx: np.ndarray, n: int, tmp: np.ndarray, boxes: np.ndarray) -> None:
+    """Stable ascending lexicographic sort of ``idx[:n]`` by ``boxes[idx]`` (bottom-up merge)."""
+    # insertion sort runs of _SMALL_SORT, then merge
+    for start in range(0, n, _SMALL_SORT):
+        stop = min(start + _SMALL_SORT, n)
+        for k in range(start + 1, stop):
+            x = idx[k]
+            p = k - 1
+            while p >= start and _box_less(boxes, x, idx[p]):
+                idx[p + 1] = idx[p]
+                p -= 1
+            idx[p + 1] = x
+    width = _SMALL_SORT
+    in_tmp = False
+    while width < n:
+        if in_tmp:
+            src = tmp
+            dst = idx
+        else:
+            src = idx
+            dst = tmp
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            p = lo
+            q = mid
+            k = lo
+            while p < mid and q < hi:
+                if _box_less(boxes, src[q], src[p]):
+                    dst[k] = src[q]
+                    q += 1
+                else:
+                    dst[k] = src[p]
+                    p += 1
+                k += 1
+            while p < mid:
+                dst[k] = src[p]
+                p += 1
+                k += 1
+            while q < hi:
+                dst[k] = src[q]
+                q += 1
+                k += 1
+        in_tmp = not in_tmp
+        width *= 2
+    if in_tmp:
+        for k in range(n):
+            idx[k] = tmp[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _sort_idx_desc(idx: np.ndarray, n: int, tmp: np.ndarray, key: np.ndarray) -> None:
+    """Stable descending sort of ``idx[:n]`` by ``key[idx]`` (key must be NaN-free)."""
+    for start in range(0, n, _SMALL_SORT):
+        stop = min(start + _SMALL_SORT, n)
+        for k in range(start + 1, stop):
+            x = idx[k]
+            kx = key[x]
+            p = k - 1
+            while p >= start and key[idx[p]] < kx:
+                idx[p + 1] = idx[p]
+                p -= 1
+            idx[p + 1] = x
+    width = _SMALL_SORT
+    in_tmp = False
+    while width < n:
+        if in_tmp:
+            src = tmp
+            dst = idx
+        else:
+            src = idx
+            dst = tmp
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            p = lo
+            q = mid
+            k = lo
+            while p < mid and q < hi:
+                if key[src[q]] > key[src[p]]:
+                    dst[k] = src[q]
+                    q += 1
+                else:
+                    dst[k] = src[p]
+                    p += 1
+                k += 1
+            while p < mid:
+                dst[k] = src[p]
+                p += 1
+                k += 1
+            while q < hi:
+                dst[k] = src[q]
+                q += 1
+                k += 1
+        in_tmp = not in_tmp
+        width *= 2
+    if in_tmp:
+        for k in range(n):
+            idx[k] = tmp[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _max_group(offsets: np.ndarray) -> int:
+    best = 0
+    for i in range(offsets.shape[0] - 1):
+        g = offsets[i + 1] - offsets[i]
+        if g > best:
+            best = g
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# dedup
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray) -> np.ndarray:
+    """Per completion, mark exact coordinate duplicates (``==`` on all 4) after the first as False.
+
+    Boxes with a NaN coordinate never equal anything and are always kept.  O(P log P).
+    """
+    p_total = pred_boxes.shape[0]
+    keep = np.ones(p_total, dtype=np.bool_)
+    cap = _max_group(pred_offsets)
+    idx = np.empty(cap, dtype=np.int64)
+    tmp = np.empty(cap, dtype=np.int64)
+    for g in range(pred_offsets.shape[0] - 1):
+        lo = pred_offsets[g]
+        hi = pred_offsets[g + 1]
+        n = 0
+        for r in range(lo, hi):
+            if not (
+                np.isnan(pred_boxes[r, 0])
+                or np.isnan(pred_boxes[r, 1])
+                or np.isnan(pred_boxes[r, 2])
+                or np.isnan(pred_boxes[r, 3])
+            ):
+                idx[n] = r
+                n += 1
+        if n < 2:
+            continue
+        _sort_idx_by_box(idx, n, tmp, pred_boxes)
+        # stable sort => within a run of equal boxes the first element has the smallest row index
+        first = idx[0]
+        for k in range(1, n):
+            r = idx[k]
+            if (
+                pred_boxes[r, 0] == pred_boxes[first, 0]
+                and pred_boxes[r, 1] == pred_boxes[first, 1]
+                and pred_boxes[r, 2] == pred_boxes[first, 2]
+                and pred_boxes[r, 3] == pred_boxes[first, 3]
+            ):
+                keep[r] = False
+            else:
+                first = r
+    return keep
+
+
+# --------------------------------------------------------------------------------------------
+# greedy matching
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def greedy_match(
+    pred_boxes: np.ndarray,
+    pred_scores: np.ndarray,
+    pred_offsets: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_offsets: np.ndarray,
+    threshold: float,
+    pred_labels: np.ndarray,
+    gt_labels: np.ndarray,
+    use_labels: bool,
+    active: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Visual-RFT greedy matching per completion; returns (match_gt (P,) int64, match_iou (P,)).
+
+    Active predictions are visited by descending score (stable; NaN scores count as -inf); each
+    takes the still-free GT with the highest IoU (first on ties, IoU 0 never selects) and is
+    matched iff that IoU is strictly greater than ``threshold``.  With ``use_labels`` a pair whose
+    labels are both != -1 and differ has IoU 0.  ``pred_labels``/``gt_labels`` may be empty when
+    ``use_labels`` is False.
+    """
+    p_total = pred_boxes.shape[0]
+    match_gt = np.full(p_total, -1, dtype=np.int64)
+    match_iou = np.zeros(p_total, dtype=np.float64)
+    n_groups = pred_offsets.shape[0] - 1
+    pcap = _max_group(pred_offsets)
+    gcap = _max_group(gt_offsets)
+    order = np.empty(pcap, dtype=np.int64)
+    okey = np.empty(pcap, dtype=np.float64)
+    tmp = np.empty(pcap, dtype=np.int64)
+    taken = np.zeros(gcap, dtype=np.bool_)
+    garea = np.empty(gt_boxes.shape[0], dtype=np.float64)
+    for r in range(gt_boxes.shape[0]):
+        garea[r] = _box_area(gt_boxes[r, 0], gt_boxes[r, 1], gt_boxes[r, 2], gt_boxes[r, 3])
+    parea = np.empty(p_total, dtype=np.float64)
+    for r in range(p_total):
+        parea[r] = _box_area(pred_boxes[r, 0], pred_boxes[r, 1], pred_boxes[r, 2], pred_boxes[r, 3])
+    key = np.empty(0, dtype=np.float64)
+    if pcap > _SMALL_SORT:
+        key = np.empty(p_total, dtype=np.float64)
+        for r in range(p_total):
+            s = pred_scores[r]
+            key[r] = -_INF if np.isnan(s) else s
+    for g in range(n_groups):
+        plo = pred_offsets[g]
+        phi = pred_offsets[g + 1]
+        glo = gt_offsets[g]
+        ng = gt_offsets[g + 1] - glo
+        if ng == 0 or phi == plo:
+            continue
+        # Collect active predictions that can match at all (invalid boxes never match and never
+        # take a GT, so dropping them does not change the result), ordered by descending score.
+        n = 0
+        if phi - plo <= _SMALL_SORT:
+            for r in range(plo, phi):
+                if active[r] and parea[r] >= 0.0:
+                    s = pred_scores[r]
+                    if np.isnan(s):
+                        s = -_INF
+                    p = n - 1
+                    while p >= 0 and okey[p] < s:
+                        okey[p + 1] = okey[p]
+                        order[p + 1] = order[p]
+                        p -= 1
+                    okey[p + 1] = s
+                    order[p + 1] = r
+                    n += 1
+        else:
+            for r in range(plo, phi):
+                if active[r] and parea[r] >= 0.0:
+                    order[n] = r
+                    n += 1
+            _sort_idx_desc(order, n, tmp, key)
+        if n == 0:
+            continue
+        for j in range(ng):
+            taken[j] = False
+        n_free = ng
+        for k in range(n):
+            r = order[k]
+            ax1 = pred_boxes[r, 0]
+            ay1 = pred_boxes[r, 1]
+            ax2 = pred_boxes[r, 2]
+            ay2 = pred_boxes[r, 3]
+            area_a = parea[r]
+            best = 0.0
+            jbest = -1
+            for j in range(ng):
+                if taken[j]:
+                    continue
+                gr = glo + j
+                area_b = garea[gr]
+                if area_b < 0.0:
+                    continue
+                if use_labels:
+                    lp = pred_labels[r]
+                    lg = gt_labels[gr]
+                    if lp != -1 and lg != -1 and lp != lg:
+                        continue
+                bx1 = gt_boxes[gr, 0]
+                by1 = gt_boxes[gr, 1]
+                bx2 = gt_boxes[gr, 2]
+                by2 = gt_boxes[gr, 3]
+                xi1 = ax1 if ax1 > bx1 else bx1
+                yi1 = ay1 if ay1 > by1 else by1
+                xi2 = ax2 if ax2 < bx2 else bx2
+                yi2 = ay2 if ay2 < by2 else by2
+                if xi2 <= xi1 or yi2 <= yi1:
+                    continue
+                inter = (xi2 - xi1) * (yi2 - yi1)
+                union = area_a + area_b - inter
+                if not (union > 0.0):
+                    continue
+                iou = inter / union
+                if iou > best:
+                    best = iou
+                    jbest = j
+            if jbest >= 0 and best > threshold:
+                match_gt[r] = glo + jbest
+                match_iou[r] = best
+                taken[jbest] = True
+                n_free -= 1
+                if n_free == 0:
+                    break
+    return match_gt, match_iou
+
+
+# --------------------------------------------------------------------------------------------
+# hungarian support: weight blocks
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def hungarian_blocks(
+    pred_boxes: np.ndarray,
+    pred_offsets: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_offsets: np.ndarray,
+    threshold: float,
+    pred_labels: np.ndarray,
+    gt_labels: np.ndarray,
+    use_labels: bool,
+    active: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weight blocks for optimal matching, one per completion, in one flat buffer.
+
+    Block ``g`` has shape ``(n_active_g, n_gt_g)`` and lives at
+    ``weights[block_offsets[g]:block_offsets[g + 1]]`` (row-major); its rows are the active
+    predictions ``rows[row_offsets[g]:row_offsets[g + 1]]`` (global pred indices).  The weight is
+    the IoU if it is > 0, > ``threshold`` and the labels are compatible, else 0.
+
+    Completions whose positive-weight graph has no conflicts (every row and every column has at
+    most one positive entry) are solved here directly: the result is written into
+    ``match_gt``/``match_iou`` and ``needs_solver[g]`` is False.  Only completions with
+    ``needs_solver[g]`` True must be handed to an assignment solver.
+
+    Returns ``(weights, block_offsets, rows, row_offsets, needs_solver, match_gt, match_iou)``.
+    """
+    p_total = pred_boxes.shape[0]
+    n_groups = pred_offsets.shape[0] - 1
+    match_gt = np.full(p_total, -1, dtype=np.int64)
+    match_iou = np.zeros(p_total, dtype=np.float64)
+    needs_solver = np.zeros(n_groups, dtype=np.bool_)
+    block_offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    row_offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    total = 0
+    n_rows = 0
+    for g in range(n_groups):
+        na = 0
+        for r in range(pred_offsets[g], pred_offsets[g + 1]):
+            if active[r]:
+                na += 1
+        ng = gt_offsets[g + 1] - gt_offsets[g]
+        if ng == 0:
+            na = 0
+        n_rows += na
+        total += na * ng
+        row_offsets[g + 1] = n_rows
+        block_offsets[g + 1] = total
+    rows = np.empty(n_rows, dtype=np.int64)
+    weights = np.zeros(total, dtype=np.float64)
+    gcap = _max_group(gt_offsets)
+    col_count = np.zeros(gcap, dtype=np.int64)
+    col_row = np.zeros(gcap, dtype=np.int64)
+    for g in range(n_groups):
+        glo = gt_offsets[g]
+        ng = gt_offsets[g + 1] - glo
+        if ng == 0:
+            continue
+        k = row_offsets[g]
+        base = block_offsets[g]
+        conflict = False
+        for j in range(ng):
+            col_count[j] = 0
+        for r in range(pred_offsets[g], pred_offsets[g + 1]):
+            if not active[r]:
+                continue
+            rows[k] = r
+            i = k - row_offsets[g]
+            k += 1
+            row_pos = 0
+            for j in range(ng):
+                gr = glo + j
+                if use_labels:
+                    lp = pred_labels[r]
+                    lg = gt_labels[gr]
+                    if lp != -1 and lg != -1 and lp != lg:
+                        continue
+                iou = _iou_scalar(
+                    pred_boxes[r, 0],
+                    pred_boxes[r, 1],
+                    pred_boxes[r, 2],
+                    pred_boxes[r, 3],
+                    gt_boxes[gr, 0],
+                    gt_boxes[gr, 1],
+                    gt_boxes[gr, 2],
+                    gt_boxes[gr, 3],
+                )
+                if iou > 0.0 and iou > threshold:
+                    weights[base + i * ng + j] = iou
+                    row_pos += 1
+                    col_count[j] += 1
+                    col_row[j] = r
+            if row_pos > 1:
+                conflict = True
+        for j in range(ng):
+            if col_count[j] > 1:
+                conflict = True
+        if conflict:
+            needs_solver[g] = True
+        else:
+            for j in range(ng):
+                if col_count[j] == 1:
+                    r = col_row[j]
+                    i = 0
+                    for kk in range(row_offsets[g], row_offsets[g + 1]):
+                        if rows[kk] == r:
+                            i = kk - row_offsets[g]
+                            break
+                    match_gt[r] = glo + j
+                    match_iou[r] = weights[base + i * ng + j]
+    return weights, block_offsets, rows, row_offsets, needs_solver, match_gt, match_iou
+
+
+# --------------------------------------------------------------------------------------------
+# grounding: one predicted box per completion
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def paired_best(
+    pred: np.ndarray,
+    has_pred: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_offsets: np.ndarray,
+    out_iou: np.ndarray,
+    out_giou: np.ndarray,
+) -> None:
+    """``out_iou[i]`` / ``out_giou[i]`` = max over completion i's GT boxes of IoU / GIoU with
+    ``pred[i]`` (each maximised independently); NaN when ``has_pred[i]`` is False or no GT."""
+    for i in range(pred.shape[0]):
+        glo = gt_offsets[i]
+        ghi = gt_offsets[i + 1]
+        if not has_pred[i] or ghi == glo:
+            out_iou[i] = np.nan
+            out_giou[i] = np.nan
+            continue
+        best_iou = -_INF
+        best_giou = -_INF
+        for gr in range(glo, ghi):
+            iou, giou = _iou_giou_scalar(
+                pred[i, 0],
+                pred[i, 1],
+                pred[i, 2],
+                pred[i, 3],
+                gt_boxes[gr, 0],
+                gt_boxes[gr, 1],
+                gt_boxes[gr, 2],
+                gt_boxes[gr, 3],
+            )
+            if iou > best_iou:
+                best_iou = iou
+            if giou > best_giou:
+                best_giou = giou
+        out_iou[i] = best_iou
+        out_giou[i] = best_giou

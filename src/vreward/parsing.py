@@ -1,0 +1,278 @@
+"""Parse model completions into typed results: format, think and answer text, boxes, and a reason.
+
+>>> from vreward import parse_completion
+>>> p = parse_completion("<think>a cat</think><answer>[{'Position': [1, 2, 30, 40], 'Confidence': 0.9}]</answer>")
+>>> p.format_ok, p.boxes[0].xyxy, p.boxes[0].confidence, p.reason
+(True, (1.0, 2.0, 30.0, 40.0), 0.9, <ParseReason.OK: 'ok'>)
+
+Parsing never raises on completion text and never evaluates it: a whole batch is encoded into one byte buffer
+and read by one numba scan (:mod:`vreward._scan`), linear in the text's length.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from vreward.reasons import NOT_TEXT_CODE, PARSE_REASONS, ParseReason
+
+# Keys read inside {...}, compared case-insensitively with '_', '-' and spaces dropped. Other keys whose value
+# holds boxes name the boxes' category ({"cat": [[...], ...]}).
+KEY_CLASSES: dict[int, tuple[str, ...]] = {
+    2: ("position", "bbox2d", "bbox", "box", "box2d", "boundingbox", "bndbox", "coordinates", "coords",
+        "coordinate", "pos", "xyxy", "rect", "region"),
+    3: ("confidence", "conf", "score", "prob", "probability", "confidencescore"),
+    4: ("label", "category", "class", "name", "categoryname", "classname", "object", "objectname", "type",
+        "tag", "labelname", "objecttype"),
+    5: ("objects", "detections", "results", "answer", "predictions", "items", "boxes", "bboxes", "output",
+        "data", "result", "instances"),
+}
+
+_TAGS = tuple(np.frombuffer(t.encode(), np.uint8) for t in ("<think>", "</think>", "<answer>", "</answer>"))
+_KW_BYTES = np.frombuffer("".join(k for ks in KEY_CLASSES.values() for k in ks).encode(), np.uint8)
+_KW_OFFSETS = np.cumsum([0] + [len(k) for ks in KEY_CLASSES.values() for k in ks]).astype(np.int64)
+_KW_CLASS = np.array([c for c, ks in KEY_CLASSES.items() for _ in ks], np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """One predicted box in the model's own coordinate frame."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    confidence: float | None = None
+    label: str | None = None
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+
+@dataclass(frozen=True)
+class ParsedCompletion:
+    """Everything read from one completion.
+
+    ``reason`` is ``OK`` when boxes were found, ``NO_OBJECTS`` for an explicit empty answer ("No Objects",
+    ``[]``), and otherwise says why nothing usable was found. ``dropped`` counts items that were seen but not
+    kept (wrong arity, points, non-finite numbers, items cut off by truncation).
+    """
+
+    text: str
+    format_ok: bool
+    think: str | None
+    answer: str | None
+    answer_closed: bool
+    boxes: tuple[Box, ...]
+    reason: ParseReason
+    dropped: dict[str, int]
+
+    @property
+    def usable(self) -> bool:
+        return self.reason.usable
+
+
+_DROP_NAMES = ("wrong_arity", "points", "non_finite", "truncated")
+
+
+def completion_text(completion: Any) -> str | None:
+    """The assistant text of a completion: a plain string, or TRL's conversational form.
+
+    Conversational completions are lists of messages (``{"role": ..., "content": ...}``); the last assistant
+    message counts, and a content given as a list of parts is the concatenation of its text parts. Anything
+    else is not text (None).
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if not isinstance(completion, (list, tuple)) or not completion:
+        return None
+    message = None
+    for m in reversed(completion):
+        if isinstance(m, dict) and m.get("role", "assistant") == "assistant":
+            message = m
+            break
+    if message is None:
+        return None
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                if part.get("type", "text") == "text":
+                    parts.append(part["text"])
+        return "".join(parts)
+    return None
+
+
+class ParsedBatch(Sequence[ParsedCompletion]):
+    """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
+
+    Row ``i`` owns boxes ``offsets[i]:offsets[i+1]``. ``confidences`` holds NaN where none was given.
+    Indexing (``batch[i]``) builds the :class:`ParsedCompletion` of one row.
+    """
+
+    def __init__(self, texts: list[str | None], buf: bytes, starts: np.ndarray, scan: tuple):
+        (self.format_ok, self._answer_start, self._answer_end, self._answer_closed, status, self._counts,
+         self.offsets, self.boxes, self.confidences, self._label_start, self._label_end, spans, slow) = scan
+        self.texts = texts
+        self._buf = buf
+        self._starts = starts
+        not_text = np.fromiter((t is None for t in texts), bool, len(texts))
+        status[not_text] = NOT_TEXT_CODE
+        self.status = status
+        if slow.any():
+            _exact_numbers(buf, self.boxes, self.confidences, spans, slow)
+        for a in (self.format_ok, self.status, self.offsets, self.boxes, self.confidences):
+            a.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Boxes per row."""
+        return np.diff(self.offsets)
+
+    @cached_property
+    def usable(self) -> np.ndarray:
+        """Rows with boxes or an explicit "No Objects"."""
+        return self.status <= 1
+
+    @cached_property
+    def explicit_empty(self) -> np.ndarray:
+        return self.status == 1
+
+    def reason(self, i: int) -> ParseReason:
+        return PARSE_REASONS[int(self.status[i])]
+
+    @cached_property
+    def labels(self) -> list[str | None]:
+        """Label of every box (decoded on first use)."""
+        buf = self._buf
+        return [
+            _clean_label(buf[s:e].decode("utf-8", "replace")) if s >= 0 else None
+            for s, e in zip(self._label_start.tolist(), self._label_end.tolist())
+        ]
+
+    def answer(self, i: int) -> str | None:
+        s = int(self._answer_start[i])
+        if s < 0:
+            return None
+        return self._buf[s:int(self._answer_end[i])].decode("utf-8", "replace")
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        text = self.texts[i]
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        labels = self.labels[lo:hi] if hi > lo else []
+        boxes = tuple(
+            Box(*map(float, self.boxes[k]), confidence=None if np.isnan(self.confidences[k])
+                else float(self.confidences[k]), label=labels[k - lo])
+            for k in range(lo, hi)
+        )
+        return ParsedCompletion(
+            text=text if text is not None else "",
+            format_ok=bool(self.format_ok[i]),
+            think=_think_text(text) if text is not None else None,
+            answer=self.answer(i),
+            answer_closed=bool(self._answer_closed[i]),
+            boxes=boxes,
+            reason=self.reason(i),
+            dropped={name: int(n) for name, n in zip(_DROP_NAMES, self._counts[i, :4]) if n},
+        )
+
+
+def _clean_label(s: str) -> str | None:
+    s = s.strip().strip("'\"").strip()
+    return s or None
+
+
+def _think_text(text: str) -> str | None:
+    a = text.find("<think>")
+    if a < 0:
+        return None
+    b = text.find("</think>", a + 7)
+    return text[a + 7:] if b < 0 else text[a + 7:b]
+
+
+def _exact_numbers(buf: bytes, boxes: np.ndarray, conf: np.ndarray, spans: np.ndarray, slow: np.ndarray) -> None:
+    """Re-parse with Python's ``float`` the numbers the scanner could not convert exactly."""
+    for k in np.flatnonzero(slow).tolist():
+        for t in range(5):
+            s, e = int(spans[k, t, 0]), int(spans[k, t, 1])
+            if s < 0:
+                continue
+            value = float(buf[s:e])
+            if t < 4:
+                boxes[k, t] = value
+            else:
+                conf[k] = value
+
+
+def _encode(texts: list[str | None]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    encoded = [t.encode("utf-8", "surrogatepass") if t is not None else b"" for t in texts]
+    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+    ends = np.cumsum(lengths)
+    return b"".join(encoded), ends - lengths, ends
+
+
+def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
+    from vreward import _scan as scan_kernels
+
+    buf, starts, ends = _encode(texts)
+    arr = np.frombuffer(buf, np.uint8) if buf else np.zeros(0, np.uint8)
+    result = scan_kernels.scan_batch(arr, starts, ends, require_answer_tag, _KW_BYTES, _KW_OFFSETS, _KW_CLASS,
+                                     *_TAGS)
+    return ParsedBatch(texts, buf, starts, result)
+
+
+_CACHE: OrderedDict[tuple, ParsedBatch] = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def parse_texts(texts: list[str | None], *, require_answer_tag: bool = True) -> ParsedBatch:
+    """Parse already extracted texts (None for a non-text completion), reusing a recent identical batch.
+
+    Several rewards scoring the same batch (as TRL calls them, one after the other) parse it once.
+    """
+    key = (tuple(texts), require_answer_tag)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    parsed = _scan(texts, require_answer_tag)
+    _CACHE[key] = parsed
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return parsed
+
+
+def parse_completions(completions: Sequence[Any], *, require_answer_tag: bool = True) -> ParsedBatch:
+    """Parse a batch of completions (strings or TRL conversational messages).
+
+    With ``require_answer_tag`` False, a completion without ``<answer>`` is read whole (after ``</think>``
+    when there is one), for models that answer without tags.
+    """
+    return parse_texts([completion_text(c) for c in completions], require_answer_tag=require_answer_tag)
+
+
+def parse_completion(completion: Any, *, require_answer_tag: bool = True) -> ParsedCompletion:
+    """Parse one completion; see :func:`parse_completions`."""
+    return parse_completions([completion], require_answer_tag=require_answer_tag)[0]

@@ -1,0 +1,55 @@
+"""Machine-readable reasons: why a completion yielded nothing usable, and why a reward is zero."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ParseReason(str, Enum):
+    """Outcome of parsing one completion (``OK`` and ``NO_OBJECTS`` are usable; the rest are failures)."""
+
+    OK = "ok"
+    NO_OBJECTS = "no_objects"
+    NOT_TEXT = "not_text"
+    NO_ANSWER_TAG = "no_answer_tag"
+    EMPTY_ANSWER = "empty_answer"
+    UNPARSEABLE = "unparseable"
+    WRONG_ARITY = "wrong_arity"
+    POINTS_NOT_BOXES = "points_not_boxes"
+    NON_FINITE = "non_finite"
+    TRUNCATED = "truncated"
+    TOO_DEEP = "too_deep"
+
+    @property
+    def usable(self) -> bool:
+        return self in (ParseReason.OK, ParseReason.NO_OBJECTS)
+
+
+# Order of the integer codes written by the numba scanner (vreward._scan); NOT_TEXT is set in Python.
+PARSE_REASONS: tuple[ParseReason, ...] = (
+    ParseReason.OK,
+    ParseReason.NO_OBJECTS,
+    ParseReason.NOT_TEXT,
+    ParseReason.NO_ANSWER_TAG,
+    ParseReason.EMPTY_ANSWER,
+    ParseReason.UNPARSEABLE,
+    ParseReason.WRONG_ARITY,
+    ParseReason.POINTS_NOT_BOXES,
+    ParseReason.NON_FINITE,
+    ParseReason.TRUNCATED,
+    ParseReason.TOO_DEEP,
+)
+NOT_TEXT_CODE = 2
+
+
+class ZeroReason(str, Enum):
+    """Why a reward scored zero (or its minimum) although the completion parsed."""
+
+    NO_MATCH = "no_match"  # boxes were predicted but none matched a ground-truth box above the threshold
+    MISSED_OBJECTS = "missed_objects"  # "No Objects" answered while the ground truth has objects
+    BOXES_ON_EMPTY = "boxes_on_empty"  # boxes predicted while the ground truth has no objects
+    FORMAT = "format"  # the completion is not <think>...</think><answer>...</answer>
+    WRONG_CLASS = "wrong_class"  # classification answer does not name the true class
+    SEVERAL_CLASSES = "several_classes"  # classification answer names more than one class
+    CONFIDENCE = "confidence"  # confidences were exactly wrong (1.0 on misses, 0.0 on matches)
+    NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
