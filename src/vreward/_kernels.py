@@ -343,13 +343,15 @@ def _max_group(offsets: np.ndarray) -> int:
 
 
 @njit(cache=True, error_model="numpy")
-def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray) -> np.ndarray:
-    """Per completion, mark exact coordinate duplicates (``==`` on all 4) after the first as False.
+def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray, keep: np.ndarray) -> None:
+    """Per completion, set ``keep[r]`` False for exact coordinate duplicates after the first.
 
-    Boxes with a NaN coordinate never equal anything and are always kept.  O(P log P).
+    Duplicates compare ``==`` on all four coordinates (so ``-0.0 == 0.0``); boxes with a NaN
+    coordinate never equal anything and are always kept.  ``keep`` (P,) bool is fully written.
+    O(P log P) via a stable lexicographic merge sort per completion.
     """
-    p_total = pred_boxes.shape[0]
-    keep = np.ones(p_total, dtype=np.bool_)
+    for r in range(pred_boxes.shape[0]):
+        keep[r] = True
     cap = _max_group(pred_offsets)
     idx = np.empty(cap, dtype=np.int64)
     tmp = np.empty(cap, dtype=np.int64)
@@ -382,12 +384,39 @@ def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray) -> np.ndarray:
                 keep[r] = False
             else:
                 first = r
-    return keep
 
 
 # --------------------------------------------------------------------------------------------
 # greedy matching
 # --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _load_gt_group(
+    gt_boxes: np.ndarray,
+    glo: int,
+    ng: int,
+    gx1: np.ndarray,
+    gy1: np.ndarray,
+    gx2: np.ndarray,
+    gy2: np.ndarray,
+    garea: np.ndarray,
+) -> None:
+    """Copy GT rows ``glo:glo+ng`` into column scratch; invalid boxes become (+inf, +inf, -inf, -inf)."""
+    for j in range(ng):
+        gr = glo + j
+        a = _box_area(gt_boxes[gr, 0], gt_boxes[gr, 1], gt_boxes[gr, 2], gt_boxes[gr, 3])
+        garea[j] = a
+        if a < 0.0:
+            gx1[j] = _INF
+            gy1[j] = _INF
+            gx2[j] = -_INF
+            gy2[j] = -_INF
+        else:
+            gx1[j] = gt_boxes[gr, 0]
+            gy1[j] = gt_boxes[gr, 1]
+            gx2[j] = gt_boxes[gr, 2]
+            gy2[j] = gt_boxes[gr, 3]
 
 
 @njit(cache=True, error_model="numpy")
@@ -402,119 +431,149 @@ def greedy_match(
     gt_labels: np.ndarray,
     use_labels: bool,
     active: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Visual-RFT greedy matching per completion; returns (match_gt (P,) int64, match_iou (P,)).
+    match_gt: np.ndarray,
+    match_iou: np.ndarray,
+) -> None:
+    """Visual-RFT greedy matching per completion, written into ``match_gt`` (P,) int64 and
+    ``match_iou`` (P,) float64 (fully overwritten).
 
     Active predictions are visited by descending score (stable; NaN scores count as -inf); each
     takes the still-free GT with the highest IoU (first on ties, IoU 0 never selects) and is
     matched iff that IoU is strictly greater than ``threshold``.  With ``use_labels`` a pair whose
     labels are both != -1 and differ has IoU 0.  ``pred_labels``/``gt_labels`` may be empty when
-    ``use_labels`` is False.
+    ``use_labels`` is False.  Outputs are passed in (allocate them with numpy: numpy's large
+    allocations use transparent huge pages, numba's do not, which costs page faults).
     """
-    p_total = pred_boxes.shape[0]
-    match_gt = np.full(p_total, -1, dtype=np.int64)
-    match_iou = np.zeros(p_total, dtype=np.float64)
-    n_groups = pred_offsets.shape[0] - 1
+    for r in range(pred_boxes.shape[0]):
+        match_gt[r] = -1
+        match_iou[r] = 0.0
     pcap = _max_group(pred_offsets)
     gcap = _max_group(gt_offsets)
-    order = np.empty(pcap, dtype=np.int64)
-    okey = np.empty(pcap, dtype=np.float64)
+    # per-completion scratch, allocated once
+    cand = np.empty(pcap, dtype=np.int64)  # global row of each candidate (original order)
+    okey = np.empty(pcap)  # sort key (score, NaN -> -inf)
+    cx1 = np.empty(pcap)
+    cy1 = np.empty(pcap)
+    cx2 = np.empty(pcap)
+    cy2 = np.empty(pcap)
+    carea = np.empty(pcap)
+    order = np.empty(pcap, dtype=np.int64)  # candidate positions by descending score
     tmp = np.empty(pcap, dtype=np.int64)
     taken = np.zeros(gcap, dtype=np.bool_)
-    garea = np.empty(gt_boxes.shape[0], dtype=np.float64)
-    for r in range(gt_boxes.shape[0]):
-        garea[r] = _box_area(gt_boxes[r, 0], gt_boxes[r, 1], gt_boxes[r, 2], gt_boxes[r, 3])
-    parea = np.empty(p_total, dtype=np.float64)
-    for r in range(p_total):
-        parea[r] = _box_area(pred_boxes[r, 0], pred_boxes[r, 1], pred_boxes[r, 2], pred_boxes[r, 3])
-    key = np.empty(0, dtype=np.float64)
-    if pcap > _SMALL_SORT:
-        key = np.empty(p_total, dtype=np.float64)
-        for r in range(p_total):
-            s = pred_scores[r]
-            key[r] = -_INF if np.isnan(s) else s
-    for g in range(n_groups):
+    w = np.empty(pcap * gcap)  # IoU block, w[j * n + i]
+    for g in range(pred_offsets.shape[0] - 1):
         plo = pred_offsets[g]
         phi = pred_offsets[g + 1]
         glo = gt_offsets[g]
         ng = gt_offsets[g + 1] - glo
         if ng == 0 or phi == plo:
             continue
-        # Collect active predictions that can match at all (invalid boxes never match and never
-        # take a GT, so dropping them does not change the result), ordered by descending score.
+        # Candidates: active predictions with a valid box (invalid boxes can never match and
+        # never take a GT, so leaving them out does not change the result).
         n = 0
-        if phi - plo <= _SMALL_SORT:
-            for r in range(plo, phi):
-                if active[r] and parea[r] >= 0.0:
+        for r in range(plo, phi):
+            if active[r]:
+                x1 = pred_boxes[r, 0]
+                y1 = pred_boxes[r, 1]
+                x2 = pred_boxes[r, 2]
+                y2 = pred_boxes[r, 3]
+                a = _box_area(x1, y1, x2, y2)
+                if a >= 0.0:
                     s = pred_scores[r]
-                    if np.isnan(s):
-                        s = -_INF
-                    p = n - 1
-                    while p >= 0 and okey[p] < s:
-                        okey[p + 1] = okey[p]
-                        order[p + 1] = order[p]
-                        p -= 1
-                    okey[p + 1] = s
-                    order[p + 1] = r
+                    okey[n] = -_INF if np.isnan(s) else s
+                    cand[n] = r
+                    cx1[n] = x1
+                    cy1[n] = y1
+                    cx2[n] = x2
+                    cy2[n] = y2
+                    carea[n] = a
                     n += 1
-        else:
-            for r in range(plo, phi):
-                if active[r] and parea[r] >= 0.0:
-                    order[n] = r
-                    n += 1
-            _sort_idx_desc(order, n, tmp, key)
         if n == 0:
             continue
+        # IoU block (branch-free, vectorisable over candidates); invalid GTs are marked taken.
         for j in range(ng):
-            taken[j] = False
-        n_free = ng
+            gr = glo + j
+            b1 = gt_boxes[gr, 0]
+            b2 = gt_boxes[gr, 1]
+            b3 = gt_boxes[gr, 2]
+            b4 = gt_boxes[gr, 3]
+            area_b = _box_area(b1, b2, b3, b4)
+            taken[j] = area_b < 0.0
+            if area_b < 0.0:
+                continue
+            base = j * n
+            for i in range(n):
+                ax1 = cx1[i]
+                ay1 = cy1[i]
+                ax2 = cx2[i]
+                ay2 = cy2[i]
+                xi1 = ax1 if ax1 > b1 else b1
+                yi1 = ay1 if ay1 > b2 else b2
+                xi2 = ax2 if ax2 < b3 else b3
+                yi2 = ay2 if ay2 < b4 else b4
+                inter = (xi2 - xi1) * (yi2 - yi1)
+                union = carea[i] + area_b - inter
+                iou = inter / union
+                ok = (xi2 > xi1) & (yi2 > yi1) & (union > 0.0)
+                w[base + i] = iou if ok else 0.0
+            if use_labels:
+                lg = gt_labels[gr]
+                if lg != -1:
+                    for i in range(n):
+                        lp = pred_labels[cand[i]]
+                        if lp != -1 and lp != lg:
+                            w[base + i] = 0.0
+        if ng == 1:
+            # Single GT: it goes to the first candidate in visiting order whose IoU qualifies,
+            # i.e. the highest score (lowest position on ties) -- no sort needed.
+            if taken[0]:
+                continue
+            ibest = -1
+            kbest = -_INF
+            for i in range(n):
+                v = w[i]
+                if v > 0.0 and v > threshold and (ibest < 0 or okey[i] > kbest):
+                    ibest = i
+                    kbest = okey[i]
+            if ibest >= 0:
+                match_gt[cand[ibest]] = glo
+                match_iou[cand[ibest]] = w[ibest]
+            continue
+        # Stable descending order by score.  Small groups: branch-free rank sort.
+        if n <= _SMALL_SORT:
+            for i in range(n):
+                ki = okey[i]
+                rank = 0
+                for j in range(n):
+                    kj = okey[j]
+                    rank += (kj > ki) | ((kj == ki) & (j < i))
+                order[rank] = i
+        else:
+            for i in range(n):
+                order[i] = i
+            _sort_idx_desc(order, n, tmp, okey)
+        n_free = 0
+        for j in range(ng):
+            if not taken[j]:
+                n_free += 1
         for k in range(n):
-            r = order[k]
-            ax1 = pred_boxes[r, 0]
-            ay1 = pred_boxes[r, 1]
-            ax2 = pred_boxes[r, 2]
-            ay2 = pred_boxes[r, 3]
-            area_a = parea[r]
+            if n_free == 0:
+                break
+            i = order[k]
             best = 0.0
             jbest = -1
             for j in range(ng):
-                if taken[j]:
-                    continue
-                gr = glo + j
-                area_b = garea[gr]
-                if area_b < 0.0:
-                    continue
-                if use_labels:
-                    lp = pred_labels[r]
-                    lg = gt_labels[gr]
-                    if lp != -1 and lg != -1 and lp != lg:
-                        continue
-                bx1 = gt_boxes[gr, 0]
-                by1 = gt_boxes[gr, 1]
-                bx2 = gt_boxes[gr, 2]
-                by2 = gt_boxes[gr, 3]
-                xi1 = ax1 if ax1 > bx1 else bx1
-                yi1 = ay1 if ay1 > by1 else by1
-                xi2 = ax2 if ax2 < bx2 else bx2
-                yi2 = ay2 if ay2 < by2 else by2
-                if xi2 <= xi1 or yi2 <= yi1:
-                    continue
-                inter = (xi2 - xi1) * (yi2 - yi1)
-                union = area_a + area_b - inter
-                if not (union > 0.0):
-                    continue
-                iou = inter / union
-                if iou > best:
-                    best = iou
-                    jbest = j
+                v = w[j * n + i]
+                v = 0.0 if taken[j] else v
+                upd = v > best
+                best = v if upd else best
+                jbest = j if upd else jbest
             if jbest >= 0 and best > threshold:
+                r = cand[i]
                 match_gt[r] = glo + jbest
                 match_iou[r] = best
                 taken[jbest] = True
                 n_free -= 1
-                if n_free == 0:
-                    break
-    return match_gt, match_iou
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,72 +592,56 @@ def hungarian_blocks(
     gt_labels: np.ndarray,
     use_labels: bool,
     active: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Weight blocks for optimal matching, one per completion, in one flat buffer.
+    row_offsets: np.ndarray,
+    block_offsets: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray,
+    needs_solver: np.ndarray,
+    match_gt: np.ndarray,
+    match_iou: np.ndarray,
+) -> None:
+    """Fill the per-completion weight blocks for optimal matching into one flat buffer.
 
-    Block ``g`` has shape ``(n_active_g, n_gt_g)`` and lives at
-    ``weights[block_offsets[g]:block_offsets[g + 1]]`` (row-major); its rows are the active
-    predictions ``rows[row_offsets[g]:row_offsets[g + 1]]`` (global pred indices).  The weight is
-    the IoU if it is > 0, > ``threshold`` and the labels are compatible, else 0.
+    The caller sizes the buffers: completion ``g`` has ``na_g`` active predictions (0 if it has no
+    GT) and ``ng_g`` GTs; ``row_offsets`` (B+1,) is the cumsum of ``na_g`` and ``block_offsets``
+    (B+1,) the cumsum of ``na_g * ng_g``.  Block ``g`` (``na_g x ng_g``, row-major) lives at
+    ``weights[block_offsets[g]:block_offsets[g+1]]`` and its rows are the global pred indices
+    ``rows[row_offsets[g]:row_offsets[g+1]]``.  A weight is the IoU if it is > 0, > ``threshold``
+    and the labels are compatible, else 0.
 
-    Completions whose positive-weight graph has no conflicts (every row and every column has at
-    most one positive entry) are solved here directly: the result is written into
-    ``match_gt``/``match_iou`` and ``needs_solver[g]`` is False.  Only completions with
-    ``needs_solver[g]`` True must be handed to an assignment solver.
-
-    Returns ``(weights, block_offsets, rows, row_offsets, needs_solver, match_gt, match_iou)``.
+    Completions whose positive-weight graph decomposes (every row, or every column, has at most
+    one positive entry) are solved here exactly: the optimum takes the best entry of each column
+    (resp. row), first on ties.  Their result is written into ``match_gt``/``match_iou`` and
+    ``needs_solver[g]`` is False; the others get ``needs_solver[g]`` True and must be solved by an
+    assignment solver.  ``weights`` is fully written; ``match_gt``/``match_iou`` are reset.
     """
-    p_total = pred_boxes.shape[0]
-    n_groups = pred_offsets.shape[0] - 1
-    match_gt = np.full(p_total, -1, dtype=np.int64)
-    match_iou = np.zeros(p_total, dtype=np.float64)
-    needs_solver = np.zeros(n_groups, dtype=np.bool_)
-    block_offsets = np.zeros(n_groups + 1, dtype=np.int64)
-    row_offsets = np.zeros(n_groups + 1, dtype=np.int64)
-    total = 0
-    n_rows = 0
-    for g in range(n_groups):
-        na = 0
-        for r in range(pred_offsets[g], pred_offsets[g + 1]):
-            if active[r]:
-                na += 1
-        ng = gt_offsets[g + 1] - gt_offsets[g]
-        if ng == 0:
-            na = 0
-        n_rows += na
-        total += na * ng
-        row_offsets[g + 1] = n_rows
-        block_offsets[g + 1] = total
-    rows = np.empty(n_rows, dtype=np.int64)
-    weights = np.zeros(total, dtype=np.float64)
+    for r in range(pred_boxes.shape[0]):
+        match_gt[r] = -1
+        match_iou[r] = 0.0
     gcap = _max_group(gt_offsets)
+    pcap = _max_group(pred_offsets)
     col_count = np.zeros(gcap, dtype=np.int64)
-    col_row = np.zeros(gcap, dtype=np.int64)
-    for g in range(n_groups):
+    row_count = np.zeros(pcap, dtype=np.int64)
+    for g in range(pred_offsets.shape[0] - 1):
+        needs_solver[g] = False
         glo = gt_offsets[g]
         ng = gt_offsets[g + 1] - glo
-        if ng == 0:
+        r_lo = row_offsets[g]
+        na = row_offsets[g + 1] - r_lo
+        if na == 0 or ng == 0:
             continue
-        k = row_offsets[g]
         base = block_offsets[g]
-        conflict = False
         for j in range(ng):
             col_count[j] = 0
+        i = 0
         for r in range(pred_offsets[g], pred_offsets[g + 1]):
             if not active[r]:
                 continue
-            rows[k] = r
-            i = k - row_offsets[g]
-            k += 1
-            row_pos = 0
+            rows[r_lo + i] = r
+            cnt = 0
             for j in range(ng):
                 gr = glo + j
-                if use_labels:
-                    lp = pred_labels[r]
-                    lg = gt_labels[gr]
-                    if lp != -1 and lg != -1 and lp != lg:
-                        continue
-                iou = _iou_scalar(
+                w = _iou_scalar(
                     pred_boxes[r, 0],
                     pred_boxes[r, 1],
                     pred_boxes[r, 2],
@@ -608,30 +651,61 @@ def hungarian_blocks(
                     gt_boxes[gr, 2],
                     gt_boxes[gr, 3],
                 )
-                if iou > 0.0 and iou > threshold:
-                    weights[base + i * ng + j] = iou
-                    row_pos += 1
+                if use_labels:
+                    lp = pred_labels[r]
+                    lg = gt_labels[gr]
+                    if lp != -1 and lg != -1 and lp != lg:
+                        w = 0.0
+                if not (w > 0.0 and w > threshold):
+                    w = 0.0
+                weights[base + i * ng + j] = w
+                if w > 0.0:
+                    cnt += 1
                     col_count[j] += 1
-                    col_row[j] = r
-            if row_pos > 1:
-                conflict = True
+            row_count[i] = cnt
+            i += 1
+        rows_simple = True
+        for i in range(na):
+            if row_count[i] > 1:
+                rows_simple = False
+                break
+        cols_simple = True
         for j in range(ng):
             if col_count[j] > 1:
-                conflict = True
-        if conflict:
-            needs_solver[g] = True
-        else:
+                cols_simple = False
+                break
+        if rows_simple:
+            # each prediction has at most one candidate GT: every GT takes its best prediction
             for j in range(ng):
-                if col_count[j] == 1:
-                    r = col_row[j]
-                    i = 0
-                    for kk in range(row_offsets[g], row_offsets[g + 1]):
-                        if rows[kk] == r:
-                            i = kk - row_offsets[g]
-                            break
-                    match_gt[r] = glo + j
-                    match_iou[r] = weights[base + i * ng + j]
-    return weights, block_offsets, rows, row_offsets, needs_solver, match_gt, match_iou
+                if col_count[j] == 0:
+                    continue
+                best = 0.0
+                ibest = -1
+                for i in range(na):
+                    w = weights[base + i * ng + j]
+                    if w > best:
+                        best = w
+                        ibest = i
+                r = rows[r_lo + ibest]
+                match_gt[r] = glo + j
+                match_iou[r] = best
+        elif cols_simple:
+            # each GT has at most one candidate prediction: every prediction takes its best GT
+            for i in range(na):
+                if row_count[i] == 0:
+                    continue
+                best = 0.0
+                jbest = -1
+                for j in range(ng):
+                    w = weights[base + i * ng + j]
+                    if w > best:
+                        best = w
+                        jbest = j
+                r = rows[r_lo + i]
+                match_gt[r] = glo + jbest
+                match_iou[r] = best
+        else:
+            needs_solver[g] = True
 
 
 # --------------------------------------------------------------------------------------------

@@ -115,7 +115,9 @@ def dedup_keep(pred_boxes: ArrayLike, pred_offsets: ArrayLike) -> np.ndarray:
         return np.ones(0, dtype=np.bool_)
     from vreward import _kernels
 
-    return _kernels.dedup_keep(boxes, offsets)
+    keep = np.empty(boxes.shape[0], dtype=np.bool_)
+    _kernels.dedup_keep(boxes, offsets, keep)
+    return keep
 
 
 def match_batch(
@@ -181,20 +183,33 @@ def match_batch(
 
     from vreward import _kernels
 
+    # Outputs and large buffers are allocated by numpy (huge pages) rather than inside numba.
+    gt_index = np.empty(n_pred, dtype=np.int64)
+    iou = np.empty(n_pred, dtype=np.float64)
     if method == "greedy":
-        gt_index, iou = _kernels.greedy_match(pb, scores, po, gb, go, threshold, pl, gl, use_labels, act)
+        _kernels.greedy_match(pb, scores, po, gb, go, threshold, pl, gl, use_labels, act, gt_index, iou)
         return MatchResult(gt_index, iou)
 
-    weights, block_offsets, rows, row_offsets, needs_solver, gt_index, iou = _kernels.hungarian_blocks(
-        pb, po, gb, go, threshold, pl, gl, use_labels, act
-    )
+    n_gt_per = np.diff(go)
+    cum_active = np.concatenate(([0], np.cumsum(act, dtype=np.int64)))
+    n_act_per = cum_active[po[1:]] - cum_active[po[:-1]]
+    n_act_per[n_gt_per == 0] = 0
+    row_offsets = np.concatenate(([0], np.cumsum(n_act_per))).astype(np.int64)
+    block_offsets = np.concatenate(([0], np.cumsum(n_act_per * n_gt_per))).astype(np.int64)
+    rows = np.empty(int(row_offsets[-1]), dtype=np.int64)
+    weights = np.empty(int(block_offsets[-1]), dtype=np.float64)
+    needs_solver = np.empty(po.shape[0] - 1, dtype=np.bool_)
+    _kernels.hungarian_blocks(
+        pb, po, gb, go, threshold, pl, gl, use_labels, act,
+        row_offsets, block_offsets, rows, weights, needs_solver, gt_index, iou,
+    )  # fmt: skip
     todo = np.flatnonzero(needs_solver)
     if todo.size:
         from scipy.optimize import linear_sum_assignment
 
         for g in todo.tolist():
             r_lo, r_hi = int(row_offsets[g]), int(row_offsets[g + 1])
-            n_gt = int(go[g + 1] - go[g])
+            n_gt = int(n_gt_per[g])
             block = weights[block_offsets[g] : block_offsets[g + 1]].reshape(r_hi - r_lo, n_gt)
             r_idx, c_idx = linear_sum_assignment(block, maximize=True)
             w = block[r_idx, c_idx]

@@ -1,0 +1,99 @@
+"""The reward protocol shared by every reward: TRL's calling convention plus explanations."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vreward.parsing import ParsedBatch, ParsedCompletion, completion_text, parse_texts
+from vreward.rewards.settings import RewardSettings
+
+
+class FrameMismatchWarning(UserWarning):
+    """The numbers show that predictions and ground truth are not in the same coordinate frame."""
+
+
+@dataclass(frozen=True)
+class RewardBatch:
+    """Scores of a batch and, for every row scored 0 (or its minimum), the reason why."""
+
+    scores: np.ndarray
+    reasons: list[str | None]
+    parsed: ParsedBatch
+
+
+@dataclass(frozen=True)
+class RewardDetail:
+    """One completion's score with its explanation."""
+
+    score: float
+    reason: str | None
+    parsed: ParsedCompletion
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Reward:
+    """A reward function object: ``reward(completions, **kwargs) -> list[float]``.
+
+    Called the way TRL's GRPOTrainer calls reward functions: dataset columns arrive as keywords (the ground
+    truth in ``solution``), unknown keywords are ignored. ``explain`` gives the reason behind every zero.
+    """
+
+    default_name: ClassVar[str]
+    settings: RewardSettings
+
+    def __init__(self, settings: RewardSettings):
+        self.settings = settings
+        self.__name__ = settings.name or self.default_name
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        changed = self.settings.model_dump(exclude_defaults=True)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        result = self.score(completions, **kwargs)
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and len(result.reasons):
+            failed = np.fromiter((r is not None for r in result.reasons), bool, len(result.reasons))
+            log_metric(f"{self.__name__}/zero_reasons_frac", float(failed.mean()))
+        log_extra = kwargs.get("log_extra")
+        if callable(log_extra):
+            log_extra(f"{self.__name__}_reason", [r or "" for r in result.reasons])
+        return result.scores.tolist()
+
+    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
+        """Score a batch; returns scores as an array and the reason of every zero."""
+        parsed = parse_texts([completion_text(c) for c in completions],
+                             require_answer_tag=self.settings.require_answer_tag)
+        scores, reasons = self._score(parsed, kwargs)
+        return RewardBatch(scores=scores, reasons=reasons, parsed=parsed)
+
+    def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
+        """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""
+        result = self.score(completions, **kwargs)
+        return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
+                for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
+
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+        raise NotImplementedError
+
+    def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
+        return {}
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"{self.__name__}: {message}", FrameMismatchWarning, stacklevel=4)
+
+
+def parse_reasons(parsed: ParsedBatch) -> list[str | None]:
+    """Per row: the parse failure's reason value, or None when the row is usable."""
+    from vreward.reasons import PARSE_REASONS
+
+    names = [r.value for r in PARSE_REASONS]
+    return [None if code <= 1 else names[code] for code in parsed.status.tolist()]

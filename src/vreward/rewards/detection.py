@@ -1,0 +1,191 @@
+"""Detection rewards (Visual-RFT): IoU reward and confidence reward over greedy box matching."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vreward.frames import SIZED_FRAMES, convert_boxes, frame_extent, image_sizes
+from vreward.parsing import ParsedBatch
+from vreward.reasons import ZeroReason
+from vreward.rewards.base import Reward, RewardBatch, parse_reasons
+from vreward.rewards.frame_check import check_frames
+from vreward.rewards.settings import DetectionSettings
+from vreward.solution import GroundTruth, parse_solutions
+
+
+@dataclass(frozen=True)
+class DetectionMatch:
+    """Matching of one batch: which predictions count, which ground truth each matched, and row totals."""
+
+    keep: np.ndarray  # (P,) predictions that count (duplicates dropped)
+    gt_index: np.ndarray  # (P,) matched ground-truth row or -1
+    iou: np.ndarray  # (P,) IoU of the match, 0 when unmatched
+    rows: np.ndarray  # (P,) completion of each prediction
+    n_pred: np.ndarray  # (B,) counted predictions per completion
+    n_gt: np.ndarray  # (B,) ground-truth boxes per completion
+    gt: GroundTruth
+
+
+_MATCH_CACHE: OrderedDict[tuple, tuple[Any, ...]] = OrderedDict()
+
+
+def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: DetectionSettings,
+                     reward: Reward | None = None) -> DetectionMatch:
+    """Match a parsed batch against its ``solution`` column; shared by the IoU and confidence rewards.
+
+    The result is cached, so the IoU and confidence rewards of one TRL step make one matching call.
+    """
+    gt = parse_solutions(kwargs.get("solution"), len(parsed))
+    key = (id(parsed), id(gt), settings.threshold, settings.matching, settings.match_labels,
+           settings.drop_duplicates, settings.missing_confidence, settings.coords, settings.solution_coords,
+           settings.min_pixels, settings.max_pixels)
+    hit = _MATCH_CACHE.get(key)
+    if hit is not None and hit[0] is parsed and hit[1] is gt and not _needs_sizes(settings):
+        if reward is not None:
+            _check(reward, parsed, gt.boxes, settings, None)
+        return hit[2]
+    gt_boxes, extents = _ground_truth_in_model_frame(gt, settings, kwargs, len(parsed))
+    if reward is not None:
+        _check(reward, parsed, gt_boxes, settings, extents)
+    from vreward.matching import dedup_keep, match_batch
+
+    boxes, offsets = parsed.boxes, parsed.offsets
+    keep = dedup_keep(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
+    scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
+    labels = _label_ids(parsed, gt) if settings.match_labels else None
+    result = match_batch(boxes, scores, offsets, gt_boxes, gt.offsets, threshold=settings.threshold,
+                         method=settings.matching, active=keep,
+                         pred_labels=None if labels is None else labels[0],
+                         gt_labels=None if labels is None else labels[1])
+    rows = np.repeat(np.arange(len(parsed)), parsed.counts)
+    match = DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows,
+                           n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt)
+    _MATCH_CACHE[key] = (parsed, gt, match)
+    if len(_MATCH_CACHE) > 8:
+        _MATCH_CACHE.popitem(last=False)
+    return match
+
+
+def _needs_sizes(settings: DetectionSettings) -> bool:
+    p, s = settings.coords, settings.solution_coords
+    return p is not None and s is not None and p != s and (p in SIZED_FRAMES or s in SIZED_FRAMES)
+
+
+def _ground_truth_in_model_frame(gt: GroundTruth, settings, kwargs: dict[str, Any], n: int):
+    """Ground-truth boxes mapped into the model's frame (unchanged when both frames are the same)."""
+    p, s = settings.coords, settings.solution_coords
+    sized = p in SIZED_FRAMES or s in SIZED_FRAMES
+    sizes = image_sizes(kwargs, n) if sized else None
+    extents = None
+    if p is not None:
+        extents = frame_extent(p, sizes, n, settings.min_pixels, settings.max_pixels)
+    if p is None or s is None or p == s:
+        return gt.boxes, extents
+    src = frame_extent(s, sizes, n, settings.min_pixels, settings.max_pixels)
+    return convert_boxes(gt.boxes, gt.offsets, src, extents), extents
+
+
+def _check(reward: Reward, parsed: ParsedBatch, gt_boxes: np.ndarray, settings, extents) -> None:
+    for key, message in check_frames(parsed.boxes, parsed.offsets, gt_boxes, settings.coords, extents):
+        reward._warn_once(key, message)
+
+
+def _label_ids(parsed: ParsedBatch, gt: GroundTruth) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer label ids for label-aware matching, or None when one side carries no labels at all."""
+    if not len(gt.labels) or not len(parsed.boxes):
+        return None
+    gt_norm = [_norm_label(x) for x in gt.labels]
+    if all(x is None for x in gt_norm):
+        return None
+    pred_norm = [_norm_label(x) for x in parsed.labels]
+    if all(x is None for x in pred_norm):
+        return None
+    ids: dict[str, int] = {}
+    gt_ids = np.array([-1 if x is None else ids.setdefault(x, len(ids)) for x in gt_norm], np.int64)
+    pred_ids = np.array([-1 if x is None else ids.setdefault(x, len(ids)) for x in pred_norm], np.int64)
+    return pred_ids, gt_ids
+
+
+def _norm_label(label: str | None) -> str | None:
+    if label is None:
+        return None
+    return " ".join(label.lower().replace("_", " ").replace("-", " ").split()) or None
+
+
+def _empty_cases(parsed: ParsedBatch, match: DetectionMatch, scores: np.ndarray) -> list[str | None]:
+    """Apply the no-ground-truth rules and collect the reason of every zero."""
+    reasons = parse_reasons(parsed)
+    no_gt = match.n_gt == 0
+    empty = parsed.explicit_empty
+    scores[no_gt & empty] = 1.0
+    scores[no_gt & ~empty] = 0.0
+    scores[~parsed.usable] = 0.0
+    scores[~no_gt & empty] = 0.0
+    for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
+        if no_gt[i]:
+            reasons[i] = ZeroReason.BOXES_ON_EMPTY.value
+        elif empty[i]:
+            reasons[i] = ZeroReason.MISSED_OBJECTS.value
+    return reasons
+
+
+class IoUReward(Reward):
+    """Visual-RFT IoU reward: sum of matched IoUs / max(#ground truth, #predictions)."""
+
+    default_name = "iou_reward"
+    settings: DetectionSettings
+
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+        m = match_detections(parsed, kwargs, self.settings, self)
+        iou_sum = np.bincount(m.rows, weights=m.iou, minlength=len(parsed))
+        denom = np.maximum(m.n_gt, m.n_pred)
+        scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
+        np.minimum(scores, 1.0, out=scores)
+        reasons = _empty_cases(parsed, m, scores)
+        for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
+            if reasons[i] is None:
+                reasons[i] = ZeroReason.NO_MATCH.value
+        return scores, reasons
+
+    def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
+        return _match_details(result, i)
+
+
+class ConfidenceReward(Reward):
+    """Visual-RFT confidence reward: mean over predictions of c if matched, 1 - c if not."""
+
+    default_name = "confidence_reward"
+    settings: DetectionSettings
+
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+        m = match_detections(parsed, kwargs, self.settings, self)
+        c = np.where(np.isnan(parsed.confidences), self.settings.missing_confidence, parsed.confidences)
+        c = np.clip(c, 0.0, 1.0)
+        per_box = np.where(m.gt_index >= 0, c, 1.0 - c)
+        total = np.bincount(m.rows[m.keep], weights=per_box[m.keep], minlength=len(parsed))
+        scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
+        reasons = _empty_cases(parsed, m, scores)
+        for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
+            if reasons[i] is None:
+                reasons[i] = ZeroReason.CONFIDENCE.value
+        return scores, reasons
+
+    def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
+        return _match_details(result, i)
+
+
+def _match_details(result: RewardBatch, i: int) -> dict[str, Any]:
+    hit = next((v[2] for v in reversed(_MATCH_CACHE.values()) if v[0] is result.parsed), None)
+    if hit is None:
+        return {}
+    lo, hi = int(result.parsed.offsets[i]), int(result.parsed.offsets[i + 1])
+    return {
+        "n_ground_truth": int(hit.n_gt[i]),
+        "n_predictions": int(hit.n_pred[i]),
+        "duplicates_dropped": int((~hit.keep[lo:hi]).sum()),
+        "matched_iou": [float(x) for x, g in zip(hit.iou[lo:hi], hit.gt_index[lo:hi]) if g >= 0],
+    }

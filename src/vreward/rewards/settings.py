@@ -1,0 +1,74 @@
+"""Validated options of every reward (pydantic): bad configuration fails when the reward is built."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, Frame
+
+
+class RewardSettings(BaseModel):
+    """Options shared by all rewards."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = Field(None, min_length=1, description="`__name__` of the reward (TRL logs rewards/<name>/mean)")
+    require_answer_tag: bool = Field(
+        True, description="Read boxes / answers only inside <answer>...</answer>; False reads the whole text "
+        "after </think> when there is no tag (models answering without tags)")
+
+
+class FrameSettings(RewardSettings):
+    """Coordinate frames of predictions and ground truth; None means 'the same as the other side'."""
+
+    coords: Frame | None = Field(None, description="frame of the model's boxes")
+    solution_coords: Frame | None = Field(None, description="frame of the ground-truth boxes")
+    min_pixels: int = Field(QWEN25VL_MIN_PIXELS, gt=0, description="Qwen2.5-VL processor min_pixels")
+    max_pixels: int = Field(QWEN25VL_MAX_PIXELS, gt=0, description="Qwen2.5-VL processor max_pixels")
+
+    @model_validator(mode="after")
+    def _pixels_order(self) -> FrameSettings:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels})")
+        return self
+
+
+class DetectionSettings(FrameSettings):
+    """Options of :func:`make_iou_reward` and :func:`make_confidence_reward`."""
+
+    threshold: float = Field(0.5, ge=0.0, lt=1.0, description="a match needs IoU strictly above this")
+    matching: Literal["greedy", "hungarian"] = Field(
+        "greedy", description="greedy by confidence (Visual-RFT) or optimal one-to-one (scipy)")
+    match_labels: bool = Field(True, description="when both boxes carry labels, they must agree to match")
+    drop_duplicates: bool = Field(True, description="drop exact duplicate predicted boxes (first kept)")
+    missing_confidence: float = Field(
+        1.0, ge=0.0, le=1.0, description="confidence of a predicted box that states none")
+
+
+class GroundingSettings(FrameSettings):
+    """Options of :func:`make_giou_reward`."""
+
+    scale: Literal["paper", "unit"] = Field("paper", description="'paper': GIoU + 1 in [0, 2]; 'unit': [0, 1]")
+
+
+class ClassificationSettings(RewardSettings):
+    """Options of :func:`make_accuracy_reward`."""
+
+    match: Literal["contains", "exact"] = Field(
+        "contains", description="'contains': either normalized string contains the other (Visual-RFT); "
+        "'exact': normalized strings are equal")
+    classes: tuple[str, ...] | None = Field(
+        None, description="all class names: an answer naming two or more of them scores 0 (exactly detected "
+        "instead of by separators)")
+
+    @model_validator(mode="after")
+    def _classes_nonempty(self) -> ClassificationSettings:
+        if self.classes is not None and not all(c.strip() for c in self.classes):
+            raise ValueError("classes must be non-empty strings")
+        return self
+
+
+class FormatSettings(RewardSettings):
+    """Options of :func:`make_format_reward` (only the name)."""

@@ -1,0 +1,129 @@
+"""Ground truth (the ``solution`` column): Visual-RFT strings, bare box lists, or structured Python data.
+
+Malformed ground truth is a data error: :class:`SolutionError` names the row and the problem instead of
+letting the row silently score 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vreward.parsing import ParsedBatch, parse_texts
+
+
+class SolutionError(ValueError):
+    """A ground-truth row that cannot be read (names the row and the problem)."""
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Ground-truth boxes of a batch: row ``i`` owns ``boxes[offsets[i]:offsets[i+1]]``."""
+
+    boxes: np.ndarray
+    offsets: np.ndarray
+    labels: list[str | None]
+    parsed: ParsedBatch
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def solution_text(solution: Any, row: int) -> str:
+    """Text form of one solution: strings as they are, structured data (lists, dicts, arrays) as JSON."""
+    if isinstance(solution, str):
+        return solution
+    if isinstance(solution, np.ndarray):
+        solution = solution.tolist()
+    if isinstance(solution, (list, tuple, dict)):
+        try:
+            return json.dumps(solution, default=_json_number, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise SolutionError(f"solution row {row}: cannot read {type(solution).__name__} value: {exc}") from None
+    raise SolutionError(f"solution row {row}: expected a string, a list or a dict, got {type(solution).__name__}")
+
+
+def _json_number(value: Any) -> float:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"unsupported value {value!r}")
+
+
+_CACHE: OrderedDict[tuple, GroundTruth] = OrderedDict()
+
+
+def parse_solutions(solutions: Sequence[Any] | None, n: int | None = None) -> GroundTruth:
+    """Parse and validate the ground truth of a batch (cached for repeated identical batches).
+
+    A row is valid when it holds at least one box, or says "No Objects" / ``[]``, with every box finite and
+    non-degenerate (x2 > x1, y2 > y1) and nothing unreadable beside. Raises :class:`SolutionError` otherwise.
+    """
+    if solutions is None:
+        raise SolutionError("no ground truth: pass the dataset's `solution` column (solution=[...])")
+    if isinstance(solutions, str) or not isinstance(solutions, Sequence):
+        raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
+    if n is not None and len(solutions) != n:
+        raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
+    texts = [solution_text(s, i) for i, s in enumerate(solutions)]
+    key = tuple(texts)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    parsed = parse_texts(texts, require_answer_tag=False)
+    _validate(parsed, texts)
+    gt = GroundTruth(boxes=parsed.boxes, offsets=parsed.offsets, labels=parsed.labels, parsed=parsed)
+    _CACHE[key] = gt
+    if len(_CACHE) > 8:
+        _CACHE.popitem(last=False)
+    return gt
+
+
+def _validate(parsed: ParsedBatch, texts: list[str]) -> None:
+    b = parsed.boxes
+    bad_box = ~(np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
+    bad_rows = set(np.flatnonzero(~parsed.usable | (parsed._counts[:, :4].sum(axis=1) > 0)).tolist())
+    if bad_box.any():
+        rows = np.searchsorted(parsed.offsets, np.flatnonzero(bad_box), side="right") - 1
+        bad_rows.update(rows.tolist())
+    if not bad_rows:
+        return
+    row = min(bad_rows)
+    p = parsed[row]
+    if not p.usable:
+        problem = f"no box could be read ({p.reason.value})"
+    elif p.dropped:
+        problem = "unreadable items " + ", ".join(f"{k}={v}" for k, v in p.dropped.items())
+    else:
+        box = next(bx for bx in p.boxes if not (np.isfinite(bx.xyxy).all() and bx.x2 > bx.x1 and bx.y2 > bx.y1))
+        problem = f"degenerate or non-finite box {list(box.xyxy)} (needs x2 > x1 and y2 > y1)"
+    more = f" ({len(bad_rows) - 1} more bad rows)" if len(bad_rows) > 1 else ""
+    snippet = texts[row] if len(texts[row]) <= 120 else texts[row][:117] + "..."
+    raise SolutionError(f"solution row {row}: {problem}{more}: {snippet!r}")
+
+
+def solution_answers(solutions: Sequence[Any] | None, n: int | None = None) -> list[str]:
+    """Answer text of each solution (inside ``<answer>...</answer>`` when present), for classification."""
+    if solutions is None:
+        raise SolutionError("no ground truth: pass the dataset's `solution` column (solution=[...])")
+    if n is not None and len(solutions) != n:
+        raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
+    out = []
+    for i, s in enumerate(solutions):
+        if not isinstance(s, str):
+            raise SolutionError(f"solution row {i}: expected a class name string, got {type(s).__name__}")
+        a = s.find("<answer>")
+        if a >= 0:
+            b = s.find("</answer>", a + 8)
+            s = s[a + 8:] if b < 0 else s[a + 8:b]
+        s = s.strip()
+        if not s:
+            raise SolutionError(f"solution row {i}: empty class name")
+        out.append(s)
+    return out
