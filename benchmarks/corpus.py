@@ -8,8 +8,8 @@ so disagreements between implementations can be attributed to a formatting varia
 Detection kinds and their approximate shares:
 
 * well formed (~85%): ``ok`` (single quotes, Python-repr style), ``double_quotes`` (JSON),
-  ``ok_spaced`` (extra spaces inside brackets and braces), ``lowercase_keys`` (``'position'``/``'confidence'``),
-  ``newlines`` (one item per line),
+  ``ok_spaced`` (extra spaces inside brackets and braces), ``lowercase_keys``
+  (``'position'``/``'confidence'``), ``newlines`` (one item per line),
   ``no_objects`` (``No Objects`` answered on an empty ground truth), ``missed_all`` (``No Objects`` on a
   non-empty ground truth);
 * malformed (~10%): ``truncated`` (cut mid-item, no ``</answer>``), ``no_answer_tag``, ``wrong_arity``
@@ -156,32 +156,32 @@ def _items(preds: list[tuple[list[int], str]], kind: str) -> list[str]:
     return [fmt.format(*b, c) for b, c in preds]
 
 
-def _think(rng: np.random.Generator, n_gt: int, obj: str) -> str:
-    k = int(rng.integers(1, 4))
-    idx = rng.choice(len(_THINK), size=k, replace=False)
-    return " ".join(_THINK[i].format(n=n_gt, obj=obj) for i in idx)
+def _think(rs: _Stream, n_gt: int, obj: str) -> str:
+    k = rs.integers(1, 4)
+    first = rs.integers(0, len(_THINK))
+    return " ".join(_THINK[(first + 2 * j) % len(_THINK)].format(n=n_gt, obj=obj) for j in range(k))
 
 
-def _solution(gt: np.ndarray) -> str:
+def _solution(gt: list[Box]) -> str:
     items = ", ".join(f"{{'Position': [{b[0]}, {b[1]}, {b[2]}, {b[3]}], 'Confidence': 1}}" for b in gt)
     return f"<answer>[{items}]</answer>"
 
 
-def _detection_text(rng: np.random.Generator, gt: np.ndarray, kind: str, obj: str) -> str:
-    think = f"<think>{_think(rng, len(gt), obj)}</think>"
-    sep = "\n" if rng.random() < 0.5 else ""
+def _detection_text(rs: _Stream, gt: list[Box], kind: str, obj: str) -> str:
+    think = f"<think>{_think(rs, len(gt), obj)}</think>"
+    sep = "\n" if rs.random() < 0.5 else ""
     if kind in ("no_objects", "missed_all"):
         return f"{think}{sep}<answer>No Objects</answer>"
     if kind == "empty_answer":
         return f"{think}{sep}<answer></answer>"
     if kind == "prose_answer":
-        return f"{think}{sep}<answer>{_PROSE[int(rng.integers(len(_PROSE)))].format(obj=obj)}</answer>"
-    preds = _predictions(rng, gt)
+        return f"{think}{sep}<answer>{_PROSE[rs.integers(0, len(_PROSE))].format(obj=obj)}</answer>"
+    preds = _predictions(rs, gt)
     if not preds:
         return f"{think}{sep}<answer>[]</answer>"
     items = _items(preds, kind)
     if kind == "wrong_arity":
-        j = int(rng.integers(len(items)))
+        j = rs.integers(0, len(items))
         b, c = preds[j]
         items[j] = f"{{'Position': [{b[0]}, {b[1]}], 'Confidence': {c}}}"
     if kind == "newlines":
@@ -191,39 +191,50 @@ def _detection_text(rng: np.random.Generator, gt: np.ndarray, kind: str, obj: st
     if kind == "no_answer_tag":
         return f"{think}{sep}{body}"
     if kind == "truncated":
-        cut = int(rng.integers(max(1, len(body) // 3), len(body)))
+        cut = rs.integers(max(1, len(body) // 3), len(body))
         return f"{think}{sep}<answer>{body[:cut]}"
     return f"{think}{sep}<answer>{body}</answer>"
 
 
-def make_detection_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list[str], list[str]]:
-    """``n`` detection completions, their solutions and the kind of each completion."""
-    rng = np.random.default_rng(seed)
+def _message(text: str) -> Completion:
+    return [{"role": "assistant", "content": text}]
+
+
+def _cumulative(probs: list[float]) -> list[float]:
+    return np.cumsum(probs).tolist()
+
+
+def make_detection_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[Completion], list[str], list[str]]:
+    """``n`` detection completions, their solutions and the kind of each completion.
+
+    ``group`` consecutive completions answer the same prompt (GRPO's ``num_generations``): they share the
+    ground truth and the object name, as in a GRPO batch.
+    """
+    rs = _Stream(seed)
     names = [k for k, _ in DETECTION_KINDS]
-    probs = np.array([p for _, p in DETECTION_KINDS])
-    kinds = rng.choice(len(names), size=n, p=probs / probs.sum())
-    empty = rng.random(n) < EMPTY_GT_RATE
-    n_gt = rng.integers(1, 6, size=n)
-    objs = rng.integers(len(OBJECTS), size=n)
+    cum = _cumulative([p for _, p in DETECTION_KINDS])
     completions: list[Completion] = []
     solutions: list[str] = []
-    out_kinds: list[str] = []
+    kinds: list[str] = []
+    gt: list[Box] = []
+    solution, obj = "", ""
     for i in range(n):
-        if empty[i]:
-            gt = np.zeros((0, 4), np.int64)
-            kind = "no_objects" if rng.random() < NO_OBJECTS_ON_EMPTY else "ok"
+        if i % group == 0:
+            gt = [] if rs.random() < EMPTY_GT_RATE else _gt_boxes(rs, rs.integers(1, 6))
+            solution, obj = _solution(gt), OBJECTS[rs.integers(0, len(OBJECTS))]
+        if not gt:
+            kind = "no_objects" if rs.random() < NO_OBJECTS_ON_EMPTY else "ok"
         else:
-            gt = _gt_boxes(rng, int(n_gt[i]))
-            kind = names[kinds[i]]
-        completions.append([{"role": "assistant", "content": _detection_text(rng, gt, kind, OBJECTS[objs[i]])}])
-        solutions.append(_solution(gt))
-        out_kinds.append(kind)
-    return completions, solutions, out_kinds
+            kind = names[rs.choice(cum)]
+        completions.append(_message(_detection_text(rs, gt, kind, obj)))
+        solutions.append(solution)
+        kinds.append(kind)
+    return completions, solutions, kinds
 
 
-def make_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list[str]]:
+def make_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[Completion], list[str]]:
     """``n`` detection completions (TRL conversational form) and their Visual-RFT solutions."""
-    completions, solutions, _ = make_detection_corpus(n, seed)
+    completions, solutions, _ = make_detection_corpus(n, seed, group)
     return completions, solutions
 
 
@@ -233,19 +244,16 @@ def make_classification_corpus(n: int, seed: int = 0) -> tuple[list[Completion],
     Kinds: ``correct``, ``correct_variant`` (spaces/underscores/case changed), ``wrong``, ``sentence``
     (the class inside a sentence), ``several`` (two classes named), ``empty_answer``, ``no_answer_tag``.
     """
-    rng = np.random.default_rng(seed)
-    kinds = ("correct", "correct_variant", "wrong", "sentence", "several", "empty_answer", "no_answer_tag")
-    probs = np.array([0.5, 0.1, 0.25, 0.05, 0.04, 0.03, 0.03])
-    ks = rng.choice(len(kinds), size=n, p=probs)
+    rs = _Stream(seed)
+    names = ("correct", "correct_variant", "wrong", "sentence", "several", "empty_answer", "no_answer_tag")
+    cum = _cumulative([0.5, 0.1, 0.25, 0.05, 0.04, 0.03, 0.03])
     completions: list[Completion] = []
     solutions: list[str] = []
-    out_kinds: list[str] = []
-    for i in range(n):
-        gt = CLASSES[int(rng.integers(len(CLASSES)))]
-        other = CLASSES[int(rng.integers(len(CLASSES)))]
-        while other == gt:
-            other = CLASSES[int(rng.integers(len(CLASSES)))]
-        kind = kinds[ks[i]]
+    kinds: list[str] = []
+    for _ in range(n):
+        gt = CLASSES[rs.integers(0, len(CLASSES))]
+        other = CLASSES[(CLASSES.index(gt) + rs.integers(1, len(CLASSES))) % len(CLASSES)]
+        kind = names[rs.choice(cum)]
         answer = {
             "correct": gt,
             "correct_variant": gt.replace("_", " ").title(),
@@ -255,12 +263,12 @@ def make_classification_corpus(n: int, seed: int = 0) -> tuple[list[Completion],
             "empty_answer": "",
             "no_answer_tag": gt,
         }[kind]
-        think = f"<think>The petals and the leaves suggest a {gt if rng.random() < 0.7 else other}.</think>"
+        think = f"<think>The petals and the leaves suggest a {gt if rs.random() < 0.7 else other}.</think>"
         text = f"{think}\n{answer}" if kind == "no_answer_tag" else f"{think}\n<answer>{answer}</answer>"
-        completions.append([{"role": "assistant", "content": text}])
+        completions.append(_message(text))
         solutions.append(f"<answer>{gt}</answer>")
-        out_kinds.append(kind)
-    return completions, solutions, out_kinds
+        kinds.append(kind)
+    return completions, solutions, kinds
 
 
 def make_grounding_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list[str], list[str]]:
@@ -269,31 +277,31 @@ def make_grounding_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list
     Kinds: ``position`` (Visual-RFT list of one ``Position`` dict), ``bare_list`` (``[x1, y1, x2, y2]``),
     ``bbox_2d`` (Qwen2.5-VL JSON), ``far`` (a box far from the target), ``malformed`` (prose answer).
     """
-    rng = np.random.default_rng(seed)
-    kinds = ("position", "bare_list", "bbox_2d", "far", "malformed")
-    probs = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
-    ks = rng.choice(len(kinds), size=n, p=probs)
+    rs = _Stream(seed)
+    names = ("position", "bare_list", "bbox_2d", "far", "malformed")
+    cum = _cumulative([0.45, 0.25, 0.15, 0.1, 0.05])
     completions: list[Completion] = []
     solutions: list[str] = []
-    out_kinds: list[str] = []
-    for i in range(n):
-        gt = _gt_boxes(rng, 1)
-        obj = OBJECTS[int(rng.integers(len(OBJECTS)))]
-        kind = kinds[ks[i]]
-        b = _jitter(rng, gt[0], 0.1) if kind != "far" else [int(v) for v in _gt_boxes(rng, 1)[0]]
-        c = _confidence(rng)
+    kinds: list[str] = []
+    for _ in range(n):
+        gt = _gt_boxes(rs, 1)
+        obj = OBJECTS[rs.integers(0, len(OBJECTS))]
+        kind = names[rs.choice(cum)]
+        b = _gt_boxes(rs, 1)[0] if kind == "far" else _jitter(rs, gt[0], 0.1)
+        c = _confidence(rs)
+        position = f"[{{'Position': [{b[0]}, {b[1]}, {b[2]}, {b[3]}], 'Confidence': {c}}}]"
         answer = {
-            "position": f"[{{'Position': [{b[0]}, {b[1]}, {b[2]}, {b[3]}], 'Confidence': {c}}}]",
+            "position": position,
             "bare_list": f"[{b[0]}, {b[1]}, {b[2]}, {b[3]}]",
             "bbox_2d": f'[{{"bbox_2d": [{b[0]}, {b[1]}, {b[2]}, {b[3]}], "label": "{obj}"}}]',
-            "far": f"[{{'Position': [{b[0]}, {b[1]}, {b[2]}, {b[3]}], 'Confidence': {c}}}]",
-            "malformed": _PROSE[int(rng.integers(len(_PROSE)))].format(obj=obj),
+            "far": position,
+            "malformed": _PROSE[rs.integers(0, len(_PROSE))].format(obj=obj),
         }[kind]
-        text = f"<think>The {obj} the question refers to is the one I focus on.</think>\n<answer>{answer}</answer>"
-        completions.append([{"role": "assistant", "content": text}])
+        think = f"<think>The {obj} the question refers to is the one I focus on.</think>"
+        completions.append(_message(f"{think}\n<answer>{answer}</answer>"))
         solutions.append(_solution(gt))
-        out_kinds.append(kind)
-    return completions, solutions, out_kinds
+        kinds.append(kind)
+    return completions, solutions, kinds
 
 
 def kind_counts(kinds: list[str]) -> dict[str, int]:

@@ -67,7 +67,7 @@ def ref_giou(a, b) -> float:
     union = area_a + area_b - inter
     iou = inter / union if (math.isfinite(union) and union > 0) else 0.0
     c = (max(ax2, bx2) - min(ax1, bx1)) * (max(ay2, by2) - min(ay1, by1))
-    if not (math.isfinite(c) and c > 0):
+    if not (math.isfinite(c) and c > 0 and math.isfinite(union)):
         return iou
     return iou - (c - union) / c
 
@@ -238,7 +238,7 @@ def test_valid_box_whose_union_overflows_has_zero_iou():
     # area 1e308 is finite (valid box) but area + area overflows: IoU 0 per the reference rule.
     big = np.array([[0.0, 0.0, 1e154, 1e154]])
     assert box_iou(big, big)[0, 0] == 0.0
-    assert box_giou(big, big)[0, 0] == 0.0  # enclosing area also overflows -> GIoU = IoU
+    assert box_giou(big, big)[0, 0] == 0.0  # union overflowed -> GIoU = IoU
 
 
 def test_degenerate_boxes():

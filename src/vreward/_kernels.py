@@ -18,7 +18,7 @@ equal a plain-Python float computation bit for bit::
 
 (``iou = 0`` when ``union`` is not finite or ``<= 0``).  GIoU is ``iou - (C - union) / C`` with
 ``C`` the area of the smallest enclosing box (``union`` uses ``inter = 0`` for disjoint boxes);
-when ``C`` is not finite or ``<= 0`` the GIoU is ``iou``.
+when ``C`` is not finite or ``<= 0``, or ``union`` overflowed to inf, the GIoU is ``iou``.
 
 Ragged batch layout: the boxes of all completions are concatenated row-wise and completion ``i``
 owns rows ``offsets[i]:offsets[i + 1]`` (``offsets`` has ``B + 1`` int64 entries).
@@ -97,7 +97,7 @@ def _iou_giou_scalar(
     cx2 = ax2 if ax2 >= bx2 else bx2
     cy2 = ay2 if ay2 >= by2 else by2
     c = (cx2 - cx1) * (cy2 - cy1)
-    if c > 0.0 and c < _INF:
+    if c > 0.0 and c < _INF and union < _INF:
         return iou, iou - (c - union) / c
     return iou, iou
 
@@ -203,7 +203,7 @@ def pairwise_giou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
             cy2 = ay2 if ay2 >= b4 else b4
             c = (cx2 - cx1) * (cy2 - cy1)
             g = iou - (c - union) / c
-            g = g if (c > 0.0) & (c < _INF) else iou
+            g = g if (c > 0.0) & (c < _INF) & (union < _INF) else iou
             row[j] = g if barea[j] >= 0.0 else -1.0
 
 

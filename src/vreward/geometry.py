@@ -8,7 +8,8 @@ and their GIoU is -1 against any box, themselves included.
 For valid boxes the IoU is computed operation-for-operation like the Visual-RFT reference, so it
 equals a plain-Python float computation bit for bit; when the union is not finite or ``<= 0`` the
 IoU is 0.  GIoU is ``iou - (C - union) / C`` with ``C`` the area of the smallest enclosing box (or
-just ``iou`` when ``C`` is not finite or ``<= 0``); it lies in ``[-1, 1]``.
+just ``iou`` when ``C`` is not finite or ``<= 0``, or when ``union`` overflows); it lies in
+``[-1, 1]``.  Only boxes with coordinates around 1e154 and beyond can overflow.
 
 numba is imported lazily, on the first call.
 """
