@@ -10,8 +10,9 @@ Detection kinds and their approximate shares:
 * well formed (~85%): ``ok`` (single quotes, Python-repr style), ``double_quotes`` (JSON),
   ``ok_spaced`` (extra spaces inside brackets and braces), ``lowercase_keys``
   (``'position'``/``'confidence'``), ``newlines`` (one item per line),
-  ``no_objects`` (``No Objects`` answered on an empty ground truth), ``missed_all`` (``No Objects`` on a
-  non-empty ground truth);
+  ``no_objects`` (``No Objects`` answered on an empty ground truth), ``boxes_on_empty`` (boxes predicted on
+  an empty ground truth), ``missed_all`` (``No Objects`` on a non-empty ground truth), ``empty_list``
+  (``[]``: every object missed and no false positive);
 * malformed (~10%): ``truncated`` (cut mid-item, no ``</answer>``), ``no_answer_tag``, ``wrong_arity``
   (an item with ``[x, y]``), ``empty_answer``, ``prose_answer``.
 
@@ -167,18 +168,19 @@ def _solution(gt: list[Box]) -> str:
     return f"<answer>[{items}]</answer>"
 
 
-def _detection_text(rs: _Stream, gt: list[Box], kind: str, obj: str) -> str:
+def _detection_text(rs: _Stream, gt: list[Box], kind: str, obj: str) -> tuple[str, str]:
+    """Completion text and its final kind (``empty_list`` when no box was left to write)."""
     think = f"<think>{_think(rs, len(gt), obj)}</think>"
     sep = "\n" if rs.random() < 0.5 else ""
     if kind in ("no_objects", "missed_all"):
-        return f"{think}{sep}<answer>No Objects</answer>"
+        return f"{think}{sep}<answer>No Objects</answer>", kind
     if kind == "empty_answer":
-        return f"{think}{sep}<answer></answer>"
+        return f"{think}{sep}<answer></answer>", kind
     if kind == "prose_answer":
-        return f"{think}{sep}<answer>{_PROSE[rs.integers(0, len(_PROSE))].format(obj=obj)}</answer>"
+        return f"{think}{sep}<answer>{_PROSE[rs.integers(0, len(_PROSE))].format(obj=obj)}</answer>", kind
     preds = _predictions(rs, gt)
     if not preds:
-        return f"{think}{sep}<answer>[]</answer>"
+        return f"{think}{sep}<answer>[]</answer>", "empty_list"
     items = _items(preds, kind)
     if kind == "wrong_arity":
         j = rs.integers(0, len(items))
@@ -189,11 +191,11 @@ def _detection_text(rs: _Stream, gt: list[Box], kind: str, obj: str) -> str:
     else:
         body = "[" + ", ".join(items) + "]"
     if kind == "no_answer_tag":
-        return f"{think}{sep}{body}"
+        return f"{think}{sep}{body}", kind
     if kind == "truncated":
         cut = rs.integers(max(1, len(body) // 3), len(body))
-        return f"{think}{sep}<answer>{body[:cut]}"
-    return f"{think}{sep}<answer>{body}</answer>"
+        return f"{think}{sep}<answer>{body[:cut]}", kind
+    return f"{think}{sep}<answer>{body}</answer>", kind
 
 
 def _message(text: str) -> Completion:
@@ -204,7 +206,9 @@ def _cumulative(probs: list[float]) -> list[float]:
     return np.cumsum(probs).tolist()
 
 
-def make_detection_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[Completion], list[str], list[str]]:
+def make_detection_corpus(
+    n: int, seed: int = 0, group: int = 1
+) -> tuple[list[Completion], list[str], list[str]]:
     """``n`` detection completions, their solutions and the kind of each completion.
 
     ``group`` consecutive completions answer the same prompt (GRPO's ``num_generations``): they share the
@@ -223,10 +227,11 @@ def make_detection_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[C
             gt = [] if rs.random() < EMPTY_GT_RATE else _gt_boxes(rs, rs.integers(1, 6))
             solution, obj = _solution(gt), OBJECTS[rs.integers(0, len(OBJECTS))]
         if not gt:
-            kind = "no_objects" if rs.random() < NO_OBJECTS_ON_EMPTY else "ok"
+            kind = "no_objects" if rs.random() < NO_OBJECTS_ON_EMPTY else "boxes_on_empty"
         else:
             kind = names[rs.choice(cum)]
-        completions.append(_message(_detection_text(rs, gt, kind, obj)))
+        text, kind = _detection_text(rs, gt, kind, obj)
+        completions.append(_message(text))
         solutions.append(solution)
         kinds.append(kind)
     return completions, solutions, kinds
