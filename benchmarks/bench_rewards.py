@@ -244,7 +244,8 @@ def main() -> None:
     cc, cs, ck = cls_big
     results["agreement_classification"] = agreement(
         ["accuracy"], [vreward.accuracy_reward(cc, solution=cs)],
-        [ref.accuracy_reward_classification(cc, cs)], ck, [vreward.accuracy_reward.score(cc, solution=cs).reasons])
+        [ref.accuracy_reward_classification(cc, cs)], ck,
+        [vreward.accuracy_reward.score(cc, solution=cs).reasons])
     print(f"\n(d) agreement with the reference on {len(comps):,} detection completions "
           f"({len(cc):,} classification)")
     rows = []

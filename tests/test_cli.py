@@ -38,7 +38,7 @@ def test_bad_ground_truth_is_a_clear_error(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text('{"completion": "<answer>[1, 2, 3, 4]</answer>", "solution": "[1, 2, 3]"}\n')
     assert main(["score", str(src)]) == 2
-    assert "solution row 0" in capsys.readouterr().err
+    assert f"{src}:1: solution row 0" in capsys.readouterr().err
 
 
 def test_classification_and_custom_fields(tmp_path, capsys):

@@ -79,6 +79,8 @@ def atomic_writer(path: Path | None) -> Iterator[TextIO | None]:
 
 def score_file(args: argparse.Namespace) -> dict[str, Any]:
     """Score every record of ``args.input``; returns the summary (and writes per-record results)."""
+    from vreward.solution import SolutionError
+
     rewards = build_rewards(args.task, args)
     bad: Counter = Counter()
     totals = {r.__name__: 0.0 for r in rewards}
@@ -88,7 +90,12 @@ def score_file(args: argparse.Namespace) -> dict[str, Any]:
     with atomic_writer(args.output) as out:
         for batch in _batches(read_records(args.input, args.skip_bad, bad), args.batch_size):
             completions, kwargs = _columns(batch, args)
-            results = [r.score(completions, **kwargs) for r in rewards]
+            try:
+                results = [r.score(completions, **kwargs) for r in rewards]
+            except SolutionError as exc:
+                if exc.row is None:
+                    raise
+                raise InputError(f"{args.input}:{batch[exc.row][0]}: {exc}") from None
             parsed = results[0].parsed
             for i in range(len(batch)):
                 parse_status[parsed.reason(i).value] += 1

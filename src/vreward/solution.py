@@ -18,7 +18,11 @@ from vreward.parsing import ParsedBatch, parse_texts
 
 
 class SolutionError(ValueError):
-    """A ground-truth row that cannot be read (names the row and the problem)."""
+    """A ground-truth row that cannot be read (names the row and the problem; ``row`` is its index)."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,10 @@ def solution_text(solution: Any, row: int) -> str:
         try:
             return json.dumps(solution, default=_json_number, allow_nan=True)
         except (TypeError, ValueError) as exc:
-            raise SolutionError(f"solution row {row}: cannot read {type(solution).__name__} value: {exc}") from None
-    raise SolutionError(f"solution row {row}: expected a string, a list or a dict, got {type(solution).__name__}")
+            raise SolutionError(f"solution row {row}: cannot read {type(solution).__name__} value: {exc}",
+                                row) from None
+    raise SolutionError(f"solution row {row}: expected a string, a list or a dict, got {type(solution).__name__}",
+                        row)
 
 
 def _json_number(value: Any) -> float:
@@ -105,7 +111,7 @@ def _validate(parsed: ParsedBatch, texts: list[str]) -> None:
         problem = f"degenerate or non-finite box {list(box.xyxy)} (needs x2 > x1 and y2 > y1)"
     more = f" ({len(bad_rows) - 1} more bad rows)" if len(bad_rows) > 1 else ""
     snippet = texts[row] if len(texts[row]) <= 120 else texts[row][:117] + "..."
-    raise SolutionError(f"solution row {row}: {problem}{more}: {snippet!r}")
+    raise SolutionError(f"solution row {row}: {problem}{more}: {snippet!r}", row)
 
 
 def solution_answers(solutions: Sequence[Any] | None, n: int | None = None) -> list[str]:
@@ -117,13 +123,13 @@ def solution_answers(solutions: Sequence[Any] | None, n: int | None = None) -> l
     out = []
     for i, s in enumerate(solutions):
         if not isinstance(s, str):
-            raise SolutionError(f"solution row {i}: expected a class name string, got {type(s).__name__}")
+            raise SolutionError(f"solution row {i}: expected a class name string, got {type(s).__name__}", i)
         a = s.find("<answer>")
         if a >= 0:
             b = s.find("</answer>", a + 8)
             s = s[a + 8:] if b < 0 else s[a + 8:b]
         s = s.strip()
         if not s:
-            raise SolutionError(f"solution row {i}: empty class name")
+            raise SolutionError(f"solution row {i}: empty class name", i)
         out.append(s)
     return out
