@@ -114,14 +114,47 @@ def bench_big(fns: Sequence[RewardFn], corpora: list[tuple[list, list[str]]]) ->
     return out
 
 
+def answer_order_scores(completions: list[Any], solutions: list[str]) -> tuple[list[float], list[float]]:
+    """The reference's IoU and confidence rewards with the per-box terms summed in the answer's order.
+
+    The reference sums in descending-confidence order; summing the same terms in the order the boxes were
+    written is what a vectorised implementation naturally does. Used to explain last-bit differences.
+    """
+    ious, confs = [], []
+    for c, sol in zip(completions, solutions, strict=True):
+        try:
+            gt = ref.extract_bbox(sol.strip())
+            pred = ref.extract_bbox(ref._student_answer(c[0]["content"]))
+            if pred is None or type(pred[0]) is not dict:
+                raise ValueError
+            pred = ref.remove_duplicates(pred)
+            order = sorted(range(len(pred)), key=lambda j: pred[j]["Confidence"], reverse=True)
+            terms = [(0.0, 0.0)] * len(pred)
+            for j, (iou, conf) in zip(order, ref.sort_and_calculate_iou(gt, pred), strict=True):
+                terms[j] = (iou, conf if iou != 0 else (1 - iou) * (1 - conf))
+            iou_sum = conf_sum = 0.0
+            for iou, term in terms:
+                iou_sum += iou
+                conf_sum += term
+            ious.append(min(max(iou_sum / max(len(gt), len(pred)), 0.0), 1.0))
+            confs.append(min(max(conf_sum / len(pred), 0.0), 1.0))
+        except Exception:
+            ious.append(0.0)
+            confs.append(0.0)
+    return ious, confs
+
+
 def agreement(names: Sequence[str], ours: list[list[float]], theirs: list[list[float]], kinds: list[str],
-              reasons: list[list[str | None]]) -> dict[str, Any]:
+              reasons: list[list[str | None]], reordered: Sequence[list[float] | None] | None = None,
+              ) -> dict[str, Any]:
     """Per reward: exact-equality and 1e-9 agreement, and differences by (corpus kind, vreward reason)."""
     out = {}
-    for name, a, b, why in zip(names, ours, theirs, reasons, strict=True):
+    reordered = reordered or [None] * len(names)
+    for name, a, b, why, b2 in zip(names, ours, theirs, reasons, reordered, strict=True):
         a_, b_ = np.asarray(a), np.asarray(b)
         exact = a_ == b_
         close = np.abs(a_ - b_) <= 1e-9
+        explained = None if b2 is None else int(((a_ == np.asarray(b2)) & close & ~exact).sum())
         diff = Counter(f"{kinds[i]} / {why[i] or 'scored'}" for i in np.flatnonzero(~close).tolist())
         rounding = Counter(kinds[i] for i in np.flatnonzero(close & ~exact).tolist())
         higher = int((a_ > b_ + 1e-9).sum())
@@ -133,6 +166,8 @@ def agreement(names: Sequence[str], ours: list[list[float]], theirs: list[list[f
             "n_vreward_higher": higher,
             "n_vreward_lower": int((~close).sum()) - higher,
             "n_rounding_only": int((close & ~exact).sum()),
+            "max_rounding_diff": float(np.abs(a_ - b_)[close].max()) if close.any() else 0.0,
+            "rounding_explained_by_sum_order": explained,
             "rounding_only_by_kind": dict(rounding.most_common()),
             "differences": dict(diff.most_common()),
             "mean_vreward": float(a_.mean()),
@@ -240,7 +275,8 @@ def main() -> None:
     theirs = TrlCall(comps, sols).scores(ref_det)
     why = [f.score(comps, solution=sols).reasons for f in det]
     names = ["iou", "confidence", "format"]
-    results["agreement_detection"] = agreement(names, ours, theirs, kinds, why)
+    results["agreement_detection"] = agreement(names, ours, theirs, kinds, why,
+                                               [*answer_order_scores(comps, sols), None])
     cc, cs, ck = cls_big
     results["agreement_classification"] = agreement(
         ["accuracy"], [vreward.accuracy_reward(cc, solution=cs)],

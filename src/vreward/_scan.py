@@ -12,13 +12,23 @@ tolerant JSON / Python-literal reader that only keeps what it can turn into boxe
 
 Numbers are converted exactly (Clinger's fast path: at most 2**53 mantissa and a power of ten up to 22); any
 other number is flagged ``slow`` and re-parsed by Python's ``float`` from its byte span, so the result always
-equals ``float(text)``.
+equals ``float(text)``. Whether a number overflows to infinity is decided exactly here (against the decimal
+digits of the rounding threshold), so a box is dropped as non-finite exactly when ``float`` would give inf.
+
+The entry point :func:`scan_into` allocates nothing (every kernel is compiled without numba's runtime,
+``_nrt=False``): the caller passes the output and scratch arrays, and the scan stops at the first row whose
+boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``). That also lets
+:mod:`vreward._native` load the compiled kernel from an object-code cache without importing numba.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+# Compile options of every kernel here: no exceptions (numpy error model), no numba runtime (no allocation, no
+# reference counting), cached on disk.
+JIT_OPTIONS = {"cache": True, "error_model": "numpy", "_nrt": False}
 
 # Reason codes (mirrored by vreward.reasons.ParseReason).
 OK = 0
@@ -48,15 +58,17 @@ LEVEL_PAREN = 3
 MAX_DEPTH = 64
 
 _POW10 = np.array([10.0**k for k in range(23)])
+_INFINITY = np.frombuffer(b"infinity", np.uint8).copy()
+_NOOBJECT = np.frombuffer(b"noobject", np.uint8).copy()
 _TWO53 = 2**53
 
 
-@njit(cache=True, inline="always")
+@njit(**JIT_OPTIONS)
 def _is_space(c):
     return c == 32 or (9 <= c <= 13) or (28 <= c <= 31)
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _space_len(buf, i, end):
     """Byte length of the Unicode whitespace character (Python's ``str.isspace``) at ``i``, or 0."""
     c = buf[i]
@@ -82,7 +94,7 @@ def _space_len(buf, i, end):
     return 0
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _starts_with(buf, i, end, pat):
     n = pat.shape[0]
     if i + n > end:
@@ -93,7 +105,7 @@ def _starts_with(buf, i, end, pat):
     return True
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _find(buf, i, end, pat):
     """First index >= i where ``pat`` starts (before ``end``), or -1."""
     n = pat.shape[0]
@@ -112,7 +124,7 @@ def _find(buf, i, end, pat):
     return -1
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def format_ok(buf, s, e, think_open, think_close, answer_open, answer_close):
     """``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)`` on bytes."""
     if not _starts_with(buf, s, e, think_open):
@@ -136,14 +148,14 @@ def format_ok(buf, s, e, think_open, think_close, answer_open, answer_close):
         i += 1
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _lower(c):
     if 65 <= c <= 90:
         return c + 32
     return c
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _key_class(buf, ks, ke, kw_bytes, kw_offsets, kw_class):
     """Class of the key ``buf[ks:ke]``: compared ASCII-case-insensitively with '_', '-' and spaces dropped."""
     for k in range(kw_offsets.shape[0] - 1):
@@ -164,25 +176,86 @@ def _key_class(buf, ks, ke, kw_bytes, kw_offsets, kw_class):
     return KEY_OTHER
 
 
-@njit(cache=True)
+# Decimal digits of 2**1024 - 2**970, the smallest number that float() rounds to infinity (it lies halfway
+# between the largest double and 2**1024, and ties round to the even 2**1024).
+_OVERFLOW_DIGITS = np.frombuffer(str(2**1024 - 2**970).encode(), np.uint8) - 48
+_MAX_FINITE = 1.7976931348623157e308
+
+
+@njit(**JIT_OPTIONS)
+def _overflows(buf, i, j, exp):
+    """True when the decimal number ``buf[i:j]`` (digits and at most one dot, no sign or exponent) times
+    ``10**exp`` is at least :data:`_OVERFLOW_DIGITS`, i.e. when ``float`` of it is infinite.
+
+    Only called for numbers whose magnitude is between 1e308 and 1e309."""
+    nd = _OVERFLOW_DIGITS.shape[0]
+    # decimal exponent: the number is 0.d1d2d3... * 10**point
+    point = 0
+    seen_dot = False
+    started = False
+    for k in range(i, j):
+        c = buf[k]
+        if c == 46:
+            seen_dot = True
+        elif not started and c == 48:
+            if seen_dot:
+                point -= 1
+        else:
+            started = True
+            if not seen_dot:
+                point += 1
+    if not started:
+        return False
+    point += exp
+    if point != nd:
+        return point > nd
+    n = 0
+    started = False
+    for k in range(i, j):
+        c = buf[k]
+        if c == 46 or (not started and c == 48):
+            continue
+        started = True
+        d = c - 48
+        if n < nd:
+            if d != _OVERFLOW_DIGITS[n]:
+                return d > _OVERFLOW_DIGITS[n]
+        elif d != 0:
+            return True
+        n += 1
+    # a prefix of the threshold (or the threshold itself)
+    if n < nd:
+        for k in range(n, nd):
+            if _OVERFLOW_DIGITS[k] != 0:
+                return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
 def _parse_number(buf, i, end):
-    """Parse a number at ``i``. Returns (next_index, value, exact, found)."""
+    """Parse a number at ``i``. Returns (next_index, value, exact, found).
+
+    ``exact`` False means ``value`` only approximates ``float(buf[i:next_index])`` (it is finite exactly when
+    that is) and the caller must have Python re-read the span.
+    """
     j = i
     neg = False
     if j < end and (buf[j] == 45 or buf[j] == 43):
         neg = buf[j] == 45
         j += 1
+    ds = j  # start of the digits
     mant = 0
     ndig = 0
     exact = True
     exp10 = 0
     seen = False
+    # at most 18 significant digits are accumulated, so the int64 mantissa never overflows
     while j < end and 48 <= buf[j] <= 57:
         seen = True
         if mant == 0 and buf[j] == 48:
             j += 1
             continue
-        if ndig < 19:
+        if ndig < 18:
             mant = mant * 10 + (buf[j] - 48)
             ndig += 1
         else:
@@ -196,7 +269,7 @@ def _parse_number(buf, i, end):
             frac_seen = True
             if mant == 0 and buf[k] == 48:
                 exp10 -= 1
-            elif ndig < 19:
+            elif ndig < 18:
                 mant = mant * 10 + (buf[k] - 48)
                 ndig += 1
                 exp10 -= 1
@@ -208,6 +281,8 @@ def _parse_number(buf, i, end):
             j = k
     if not seen:
         return i, 0.0, True, False
+    de = j  # end of the digits
+    ev = 0
     if j < end and (buf[j] == 101 or buf[j] == 69):
         k = j + 1
         eneg = False
@@ -215,12 +290,13 @@ def _parse_number(buf, i, end):
             eneg = buf[k] == 45
             k += 1
         if k < end and 48 <= buf[k] <= 57:
-            ev = 0
             while k < end and 48 <= buf[k] <= 57:
                 if ev < 100000:
                     ev = ev * 10 + (buf[k] - 48)
                 k += 1
-            exp10 += -ev if eneg else ev
+            if eneg:
+                ev = -ev
+            exp10 += ev
             j = k
     if mant == 0:
         value = 0.0
@@ -231,9 +307,12 @@ def _parse_number(buf, i, end):
             value = float(mant) / _POW10[-exp10]
     else:
         exact = False
-        if exp10 > 400:
+        mag = ndig + exp10  # 10**(mag-1) <= |value| < 10**mag
+        if mag > 309:
             value = np.inf
-        elif exp10 < -400:
+        elif mag == 309:
+            value = np.inf if _overflows(buf, ds, de, ev) else _MAX_FINITE
+        elif mag < -400:
             value = 0.0
         else:
             value = float(mant) * 10.0**exp10
@@ -242,7 +321,7 @@ def _parse_number(buf, i, end):
     return j, value, exact, True
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _word_end(buf, i, end):
     j = i
     while j < end:
@@ -254,7 +333,7 @@ def _word_end(buf, i, end):
     return j
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _nonfinite_word(buf, i, j):
     """+1 / -1 / nan code for the words nan, inf, infinity (any case); 0 otherwise."""
     n = j - i
@@ -267,15 +346,14 @@ def _nonfinite_word(buf, i, j):
         if a == 105 and b == 110 and c == 102:
             return 1
     if n == 8:
-        pat = "infinity"
         for k in range(8):
-            if _lower(buf[i + k]) != ord(pat[k]):
+            if _lower(buf[i + k]) != _INFINITY[k]:
                 return 0
         return 1
     return 0
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _skip_space(buf, i, end):
     while i < end:
         w = _space_len(buf, i, end)
@@ -285,7 +363,7 @@ def _skip_space(buf, i, end):
     return i
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _string_end(buf, i, end, q):
     """Index of the closing quote of the string opened at ``i`` (quote char ``q``), or ``end``.
 
@@ -311,11 +389,10 @@ def _string_end(buf, i, end, q):
     return end
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _says_no_objects(buf, s, e):
     """1 when the text says there is nothing to detect ('no object(s)' in any case, or just 'none'),
     2 when it holds no letter, digit or dot at all (``[]``, ``{}``), else 0."""
-    pat = "noobject"
     n_letters = 0
     l0 = 0
     l1 = 0
@@ -329,7 +406,7 @@ def _says_no_objects(buf, s, e):
             while j < e and (buf[j] == 32 or buf[j] == 95 or buf[j] == 45):
                 j += 1
             k = 2
-            while k < 8 and j < e and _lower(buf[j]) == ord(pat[k]):
+            while k < 8 and j < e and _lower(buf[j]) == _NOOBJECT[k]:
                 j += 1
                 k += 1
             if k == 8:
@@ -352,7 +429,7 @@ def _says_no_objects(buf, s, e):
     return 0
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _has_bracket(buf, s, e):
     for i in range(s, e):
         c = buf[i]
@@ -361,14 +438,15 @@ def _has_bracket(buf, s, e):
     return False
 
 
-@njit(cache=True)
-def _answer_region(buf, s, e, require_tag, think_close, answer_open, answer_close):
+@njit(**JIT_OPTIONS)
+def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open, answer_close):
     """Select the answer text of one completion.
 
     Answer blocks are searched after the first ``</think>`` (the whole text when there is none). The last
     complete ``<answer>...</answer>`` block counts; when none is complete, the text after the last
     ``<answer>`` (a truncated generation). Without any ``<answer>`` tag and ``require_tag`` False, the text
-    after ``</think>`` counts. Returns (start, end, closed, found).
+    after ``</think>`` counts (the whole text without ``</think>``, but nothing when a ``<think>`` was never
+    closed: that text is all reasoning). Returns (start, end, closed, found).
     """
     t = _find(buf, s, e, think_close)
     base = s if t < 0 else t + think_close.shape[0]
@@ -396,6 +474,8 @@ def _answer_region(buf, s, e, require_tag, think_close, answer_open, answer_clos
         return open_s, e, False, True
     if require_tag:
         return 0, 0, False, False
+    if t < 0 and _find(buf, s, e, think_open) >= 0:
+        return e, e, False, True
     return base, e, True, True
 
 
@@ -435,7 +515,7 @@ T_SLOW = 12
 N_T = 13
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _reset_level(LI, LF, d, kind):
     for t in range(N_I):
         LI[d, t] = -1
@@ -452,7 +532,7 @@ def _reset_level(LI, LF, d, kind):
     LF[d, F_OB_CONF] = np.nan
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _add_number(LI, LF, d, v, i, j, exact):
     k = LI[d, I_N]
     if k < 4:
@@ -466,7 +546,7 @@ def _add_number(LI, LF, d, v, i, j, exact):
     LI[d, I_N] = k + 1
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI):
     """Write the staged box (TF: 4 coordinates + confidence, TI: spans, label, slow) at row ``nb``."""
     if nb < boxes.shape[0]:
@@ -483,7 +563,7 @@ def _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI):
     return nb + 1
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _stage_list(LI, LF, d, TF, TI):
     for t in range(4):
         TF[t] = LF[d, F_V + t]
@@ -497,7 +577,7 @@ def _stage_list(LI, LF, d, TF, TI):
     TI[T_SLOW] = LI[d, I_SLOW]
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _stage_object(LI, LF, d, TF, TI):
     for t in range(4):
         TF[t] = LF[d, F_OB + t]
@@ -515,7 +595,7 @@ def _stage_object(LI, LF, d, TF, TI):
         TI[T_LAB_E] = LI[d, I_OB_KLAB_E]
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _label_from_keys(LI, d, TI, ref_s, ref_e):
     """Label for a box without one: the nearest enclosing key naming a category, else a Qwen2-VL
     ``<|object_ref_start|>...<|object_ref_end|>`` reference."""
@@ -531,7 +611,7 @@ def _label_from_keys(LI, d, TI, ref_s, ref_e):
     TI[T_LAB_E] = ref_e
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _box_owner(LI, d):
     """The object level a box closing at level ``d`` belongs to (waiting for its confidence), or -1.
 
@@ -550,7 +630,7 @@ def _box_owner(LI, d):
     return -1
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
 def _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI, ref_s, ref_e):
     """End the current run of bare numbers outside any bracket: four of them are a box."""
     n = LI[0, I_N]
@@ -572,7 +652,133 @@ def _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, 
     return nb
 
 
-@njit(cache=True)
+@njit(**JIT_OPTIONS)
+def _set_conf(LI, LF, d, v, a, b, exact):
+    """Record the confidence of the object at level ``d``; a non-finite one counts as none."""
+    if np.isfinite(v):
+        LF[d, F_OB_CONF] = v
+        LI[d, I_OB_CONF_S] = a
+        LI[d, I_OB_CONF_E] = b
+        LI[d, I_OB_CONF_SLOW] = 0 if exact else 1
+    else:
+        LF[d, F_OB_CONF] = np.nan
+        LI[d, I_OB_CONF_S] = -1
+        LI[d, I_OB_CONF_E] = -1
+        LI[d, I_OB_CONF_SLOW] = 0
+
+
+@njit(**JIT_OPTIONS)
+def _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e):
+    """Emit the box waiting in the object at level ``d`` now (with the confidence and label seen so far)."""
+    _stage_object(LI, LF, d, TF, TI)
+    _label_from_keys(LI, d - 1, TI, ref_s, ref_e)
+    nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
+    LI[d, I_OB_HAS] = 0
+    LI[d, I_OB_KLAB_S] = -1
+    LI[d, I_OB_KLAB_E] = -1
+    return nb
+
+
+@njit(**JIT_OPTIONS)
+def _set_key(LI, LF, d, ks, ke, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e):
+    """A key ``buf[ks:ke]`` of class ``keyc`` opens a value at level ``d``. A new category key in an object
+    holding a box under the previous category ({"cat": [...], "dog": ...}) completes that box first."""
+    if keyc == KEY_OTHER and LI[d, I_KIND] == LEVEL_OBJECT and LI[d, I_OB_HAS] != 0 and (
+            LI[d, I_OB_KLAB_S] >= 0):
+        nb = _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+    LI[d, I_KEY_S] = ks
+    LI[d, I_KEY_E] = ke
+    LI[d, I_KEYC] = keyc
+    return nb
+
+
+@njit(**JIT_OPTIONS)
+def _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf, lab_s, lab_e, spans, slow, nb,
+                  ref_s, ref_e):
+    """Close the levels ``top`` down to ``d`` (a closer, or the end of a closed answer).
+
+    Returns (nb, pt_pending)."""
+    while top >= d:
+        kind = LI[top, I_KIND]
+        staged = False
+        if kind == LEVEL_OBJECT:
+            if LI[top, I_OB_HAS] != 0:
+                _stage_object(LI, LF, top, TF, TI)
+                staged = True
+        elif LI[top, I_PURE] != 0 and LI[top, I_N] > 0:
+            n = LI[top, I_N]
+            if n == 4:
+                if LI[top, I_NONFIN] != 0:
+                    counts[2] += 1
+                else:
+                    _stage_list(LI, LF, top, TF, TI)
+                    staged = True
+            elif n == 2 and kind == LEVEL_PAREN:
+                if pt_pending:
+                    pt_pending = False
+                    if LI[top, I_NONFIN] != 0 or PT[5] != 0:
+                        counts[2] += 1
+                    else:
+                        _stage_list(LI, LF, top, TF, TI)
+                        TF[2] = TF[0]
+                        TF[3] = TF[1]
+                        for t in range(4):
+                            TI[4 + t] = TI[t]
+                        TF[0] = PT[0]
+                        TF[1] = PT[1]
+                        for t in range(4):
+                            TI[t] = np.int64(PT[6 + t])
+                        if PT[4] != 0:
+                            TI[T_SLOW] = 1
+                        staged = True
+                else:
+                    pt_pending = True
+                    PT[0] = LF[top, F_V]
+                    PT[1] = LF[top, F_V + 1]
+                    PT[4] = LI[top, I_SLOW]
+                    PT[5] = LI[top, I_NONFIN]
+                    for t in range(4):
+                        PT[6 + t] = LI[top, I_SP + t]
+            elif n == 2:
+                counts[1] += 1
+            else:
+                counts[0] += 1
+        if staged:
+            owner = -1 if kind == LEVEL_OBJECT else _box_owner(LI, top)
+            if owner >= 0 and LI[owner, I_OB_HAS] != 0 and (
+                    LI[owner, I_KEYC] == KEY_OTHER or LI[owner, I_OB_KLAB_S] >= 0):
+                # a dict keyed by category holding one box per key ({"cat": [...], "bbox": [...]}): the box
+                # waiting in the object is complete, emit it and keep the new one
+                for t in range(5):
+                    TF[8 + t] = TF[t]
+                for t in range(N_T):
+                    TI[N_T + t] = TI[t]
+                nb = _emit_pending(LI, LF, owner, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s,
+                                   ref_e)
+                for t in range(5):
+                    TF[t] = TF[8 + t]
+                for t in range(N_T):
+                    TI[t] = TI[N_T + t]
+            if owner >= 0:
+                if LI[owner, I_OB_HAS] == 0:
+                    LI[owner, I_OB_HAS] = 1
+                    for t in range(4):
+                        LF[owner, F_OB + t] = TF[t]
+                    for t in range(8):
+                        LI[owner, I_OB_SP + t] = TI[t]
+                    LI[owner, I_OB_SLOW] = TI[T_SLOW]
+                    if LI[owner, I_KEYC] == KEY_OTHER:
+                        LI[owner, I_OB_KLAB_S] = LI[owner, I_KEY_S]
+                        LI[owner, I_OB_KLAB_E] = LI[owner, I_KEY_E]
+                # a second box under a box field of the same object is ignored: the object holds one
+            else:
+                _label_from_keys(LI, top - 1, TI, ref_s, ref_e)
+                nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
+        top -= 1
+    return nb, pt_pending
+
+
+@njit(**JIT_OPTIONS)
 def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI, PT,
               boxes, conf, lab_s, lab_e, spans, slow, nb, counts):
     """Extract the boxes of the answer text ``buf[s:e]`` into the output arrays from row ``nb``.
@@ -602,10 +808,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
                 continue
             if LI[top, I_KIND] == LEVEL_OBJECT:
                 if LI[top, I_KEYC] == KEY_CONF:
-                    LF[top, F_OB_CONF] = v
-                    LI[top, I_OB_CONF_S] = i
-                    LI[top, I_OB_CONF_E] = j
-                    LI[top, I_OB_CONF_SLOW] = 0 if exact else 1
+                    _set_conf(LI, LF, top, v, i, j, exact)
             else:
                 _add_number(LI, LF, top, v, i, j, exact)
             i = j
@@ -622,16 +825,16 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
                 if top == 0:
                     nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
                                      TF, TI, ref_s, ref_e)
-                LI[top, I_KEY_S] = ws
-                LI[top, I_KEY_E] = j
-                LI[top, I_KEYC] = _key_class(buf, ws, j, kw_bytes, kw_offsets, kw_class)
+                keyc = _key_class(buf, ws, j, kw_bytes, kw_offsets, kw_class)
+                nb = _set_key(LI, LF, top, ws, j, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
+                              ref_s, ref_e)
                 i = k2 + 1
                 continue
             if nf != 0:
                 v = np.nan if nf == 2 else (-np.inf if c == 45 else np.inf)
                 if LI[top, I_KIND] == LEVEL_OBJECT:
                     if LI[top, I_KEYC] == KEY_CONF:
-                        LF[top, F_OB_CONF] = np.nan
+                        _set_conf(LI, LF, top, v, i, j, True)
                 else:
                     _add_number(LI, LF, top, v, i, j, True)
             else:
@@ -654,9 +857,9 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
                 nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
                                  TF, TI, ref_s, ref_e)
             if k2 < e and buf[k2] == 58:
-                LI[top, I_KEY_S] = cs
-                LI[top, I_KEY_E] = ce
-                LI[top, I_KEYC] = _key_class(buf, cs, ce, kw_bytes, kw_offsets, kw_class)
+                keyc = _key_class(buf, cs, ce, kw_bytes, kw_offsets, kw_class)
+                nb = _set_key(LI, LF, top, cs, ce, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
+                              ref_s, ref_e)
                 i = k2 + 1
                 continue
             if LI[top, I_KIND] == LEVEL_OBJECT:
@@ -667,10 +870,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
                     a = _skip_space(buf, cs, ce)
                     jj, v, exact, found = _parse_number(buf, a, ce)
                     if found and _skip_space(buf, jj, ce) == ce:
-                        LF[top, F_OB_CONF] = v
-                        LI[top, I_OB_CONF_S] = a
-                        LI[top, I_OB_CONF_E] = jj
-                        LI[top, I_OB_CONF_SLOW] = 0 if exact else 1
+                        _set_conf(LI, LF, top, v, a, jj, exact)
             elif top > 0:
                 LI[top, I_PURE] = 0
             pt_pending = False
@@ -721,69 +921,9 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
             while d > 0 and LI[d, I_KIND] != want:
                 d -= 1
             if d > 0:
-                while top >= d:
-                    kind = LI[top, I_KIND]
-                    staged = False
-                    if kind == LEVEL_OBJECT:
-                        if LI[top, I_OB_HAS] != 0:
-                            _stage_object(LI, LF, top, TF, TI)
-                            staged = True
-                    elif LI[top, I_PURE] != 0 and LI[top, I_N] > 0:
-                        n = LI[top, I_N]
-                        if n == 4:
-                            if LI[top, I_NONFIN] != 0:
-                                counts[2] += 1
-                            else:
-                                _stage_list(LI, LF, top, TF, TI)
-                                staged = True
-                        elif n == 2 and kind == LEVEL_PAREN:
-                            if pt_pending:
-                                pt_pending = False
-                                if LI[top, I_NONFIN] != 0 or PT[5] != 0:
-                                    counts[2] += 1
-                                else:
-                                    _stage_list(LI, LF, top, TF, TI)
-                                    TF[2] = TF[0]
-                                    TF[3] = TF[1]
-                                    for t in range(4):
-                                        TI[4 + t] = TI[t]
-                                    TF[0] = PT[0]
-                                    TF[1] = PT[1]
-                                    for t in range(4):
-                                        TI[t] = np.int64(PT[6 + t])
-                                    if PT[4] != 0:
-                                        TI[T_SLOW] = 1
-                                    staged = True
-                            else:
-                                pt_pending = True
-                                PT[0] = LF[top, F_V]
-                                PT[1] = LF[top, F_V + 1]
-                                PT[4] = LI[top, I_SLOW]
-                                PT[5] = LI[top, I_NONFIN]
-                                for t in range(4):
-                                    PT[6 + t] = LI[top, I_SP + t]
-                        elif n == 2:
-                            counts[1] += 1
-                        else:
-                            counts[0] += 1
-                    if staged:
-                        owner = -1 if kind == LEVEL_OBJECT else _box_owner(LI, top)
-                        if owner >= 0:
-                            if LI[owner, I_OB_HAS] == 0:
-                                LI[owner, I_OB_HAS] = 1
-                                for t in range(4):
-                                    LF[owner, F_OB + t] = TF[t]
-                                for t in range(8):
-                                    LI[owner, I_OB_SP + t] = TI[t]
-                                LI[owner, I_OB_SLOW] = TI[T_SLOW]
-                                if LI[owner, I_KEYC] == KEY_OTHER:
-                                    LI[owner, I_OB_KLAB_S] = LI[owner, I_KEY_S]
-                                    LI[owner, I_OB_KLAB_E] = LI[owner, I_KEY_E]
-                            # a second box in the same object is ignored: the object holds one
-                        else:
-                            _label_from_keys(LI, top - 1, TI, ref_s, ref_e)
-                            nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
-                    top -= 1
+                nb, pt_pending = _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf,
+                                               lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+                top = d - 1
             i += 1
             continue
         # ---- separators and anything else
@@ -799,61 +939,95 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
             pt_pending = False
         i += 1
 
-    # ---- end of the answer text: what is still open was cut off (or, with </answer>, left unclosed)
-    while top > 0:
-        if LI[top, I_KIND] == LEVEL_OBJECT and LI[top, I_OB_HAS] != 0:
-            if closed:
-                _stage_object(LI, LF, top, TF, TI)
-                _label_from_keys(LI, top - 1, TI, ref_s, ref_e)
-                nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
-            else:
+    # ---- end of the answer text
+    if counts[4] == 0 and top > 0:
+        if closed:
+            # </answer> came with brackets still open: the model forgot them, read as if they were closed
+            nb, pt_pending = _close_levels(1, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf,
+                                           lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+        else:
+            # the generation was cut: the item being written (the innermost open level, or an object holding a
+            # box waiting for its closing brace) is lost and counted once
+            kind = LI[top, I_KIND]
+            cut = kind == LEVEL_OBJECT
+            if LI[top, I_PURE] != 0 and (LI[top, I_N] > 0 or LI[top, I_NCHILD] == 0):
+                cut = True  # a box or point being written, or an item just opened
+                if kind == LEVEL_PAREN:
+                    pt_pending = False  # its first point belongs to the box that was cut
+            for d in range(1, top):
+                if LI[d, I_KIND] == LEVEL_OBJECT and LI[d, I_OB_HAS] != 0:
+                    cut = True
+            if cut:
                 counts[3] += 1
-        elif LI[top, I_KIND] != LEVEL_OBJECT and LI[top, I_PURE] != 0 and LI[top, I_N] == 4:
-            counts[3] += 1
-        top -= 1
+        top = 0
     nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI, ref_s, ref_e)
     if pt_pending:
         counts[1] += 1
     return nb
 
 
-@njit(cache=True)
-def scan_batch(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class,
-               think_open, think_close, answer_open, answer_close):
-    """Scan every completion ``buf[starts[r]:ends[r]]`` of a batch.
+# Sizes of the scratch arrays of scan_into (LI, LF, TF, TI, PT, counts).
+SCRATCH_SHAPES = ((MAX_DEPTH + 1, N_I), (MAX_DEPTH + 1, N_F), (16,), (2 * N_T,), (10,), (5,))
 
-    Returns per-row arrays (format_ok, answer_start, answer_end, answer_closed, status, counts (B, 5),
-    box_offsets (B+1,)) and per-box arrays (boxes (N, 4), conf (N,) with NaN for none, label_start,
-    label_end (N,) with -1 for none, spans (N, 5, 2) byte spans of the 4 coordinates and the confidence,
-    slow (N,) True where a number needs Python's exact ``float``).
+
+@njit(**JIT_OPTIONS)
+def _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, offsets, boxes, conf, lab_s,
+               lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
+    """The arrays are large enough for ``nrows`` rows and ``cap`` boxes (no kernel checks bounds)."""
+    for n in (ends.shape[0], fmt.shape[0], a_s.shape[0], a_e.shape[0], a_closed.shape[0], status.shape[0],
+              row_counts.shape[0]):
+        if n < nrows:
+            return False
+    if offsets.shape[0] < nrows + 1 or row_counts.shape[1] < 5 or boxes.shape[1] < 4:
+        return False
+    for n in (conf.shape[0], lab_s.shape[0], lab_e.shape[0], spans.shape[0], slow.shape[0]):
+        if n < cap:
+            return False
+    if spans.shape[1] < 5 or spans.shape[2] < 2:
+        return False
+    if LI.shape[0] < MAX_DEPTH + 1 or LI.shape[1] < N_I or LF.shape[0] < MAX_DEPTH + 1 or LF.shape[1] < N_F:
+        return False
+    return TF.shape[0] >= 16 and TI.shape[0] >= 2 * N_T and PT.shape[0] >= 10 and counts.shape[0] >= 5
+
+
+@njit(**JIT_OPTIONS)
+def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, think_open, think_close,
+              answer_open, answer_close, row0, fmt, a_s, a_e, a_closed, status, row_counts, offsets,
+              boxes, conf, lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
+    """Scan the completions ``buf[starts[r]:ends[r]]`` for rows ``r >= row0`` into caller-owned arrays.
+
+    Per row: ``fmt`` (format_ok), ``a_s``/``a_e`` answer span (-1 for none), ``a_closed``, ``status`` (reason
+    code), ``row_counts`` (B, 5) dropped counts, ``offsets`` (B+1,) box offsets (``offsets[row0]`` must hold
+    the number of boxes of the rows before ``row0``). Per box (capacity ``boxes.shape[0]``): ``boxes``
+    (N, 4), ``conf`` (NaN for none), ``lab_s``/``lab_e`` label span (-1 for none), ``spans`` (N, 5, 2) byte
+    spans of the 4 coordinates and the confidence, ``slow`` (True where a number needs Python's exact
+    ``float``). Scratch: ``LI``, ``TI``, ``counts`` int64, ``LF``, ``TF``, ``PT`` float64, of the sizes in
+    :data:`SCRATCH_SHAPES`.
+
+    Returns the number of rows done: ``len(starts)``, or the first row whose boxes did not fit, in which
+    case ``offsets[r]`` holds the boxes before it and ``offsets[r + 1]`` the capacity needed to fit it; -1
+    when an array is too small (nothing is written then).
     """
     nrows = starts.shape[0]
-    fmt = np.zeros(nrows, np.bool_)
-    a_s = np.full(nrows, -1, np.int64)
-    a_e = np.full(nrows, -1, np.int64)
-    a_closed = np.zeros(nrows, np.bool_)
-    status = np.zeros(nrows, np.int8)
-    row_counts = np.zeros((nrows, 5), np.int64)
-    offsets = np.zeros(nrows + 1, np.int64)
-    cap = max(16, 4 * nrows)
-    boxes = np.empty((cap, 4), np.float64)
-    conf = np.empty(cap, np.float64)
-    lab_s = np.empty(cap, np.int64)
-    lab_e = np.empty(cap, np.int64)
-    spans = np.empty((cap, 5, 2), np.int64)
-    slow = np.empty(cap, np.bool_)
-    LI = np.empty((MAX_DEPTH + 1, N_I), np.int64)
-    LF = np.empty((MAX_DEPTH + 1, N_F), np.float64)
-    TF = np.empty(5, np.float64)
-    TI = np.empty(N_T, np.int64)
-    PT = np.zeros(10, np.float64)
-    counts = np.zeros(5, np.int64)
-    nb = 0
-    for r in range(nrows):
+    cap = boxes.shape[0]
+    if not _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, offsets, boxes, conf,
+                      lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts) or not 0 <= row0 <= nrows:
+        return -1
+    nb = offsets[row0]
+    for r in range(row0, nrows):
         s = starts[r]
         e = ends[r]
+        if s < 0 or s > e or e > buf.shape[0]:
+            return -1
+        offsets[r] = nb
+        a_s[r] = -1
+        a_e[r] = -1
+        a_closed[r] = False
+        for t in range(5):
+            row_counts[r, t] = 0
         fmt[r] = format_ok(buf, s, e, think_open, think_close, answer_open, answer_close)
-        rs, re_, closed, found = _answer_region(buf, s, e, require_tag, think_close, answer_open, answer_close)
+        rs, re_, closed, found = _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
+                                                answer_close)
         offsets[r + 1] = nb
         if not found:
             status[r] = NO_ANSWER_TAG
@@ -864,37 +1038,17 @@ def scan_batch(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class,
         if _skip_space(buf, rs, re_) == re_:
             status[r] = EMPTY_ANSWER
             continue
-        while True:
-            counts[:] = 0
-            end_nb = _scan_one(buf, rs, re_, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI, PT,
-                               boxes, conf, lab_s, lab_e, spans, slow, nb, counts)
-            if end_nb <= cap:
-                break
-            new_cap = max(2 * cap, end_nb + 16)
-            boxes2 = np.empty((new_cap, 4), np.float64)
-            boxes2[:nb] = boxes[:nb]
-            boxes = boxes2
-            conf2 = np.empty(new_cap, np.float64)
-            conf2[:nb] = conf[:nb]
-            conf = conf2
-            ls2 = np.empty(new_cap, np.int64)
-            ls2[:nb] = lab_s[:nb]
-            lab_s = ls2
-            le2 = np.empty(new_cap, np.int64)
-            le2[:nb] = lab_e[:nb]
-            lab_e = le2
-            sp2 = np.empty((new_cap, 5, 2), np.int64)
-            sp2[:nb] = spans[:nb]
-            spans = sp2
-            sl2 = np.empty(new_cap, np.bool_)
-            sl2[:nb] = slow[:nb]
-            slow = sl2
-            cap = new_cap
+        for t in range(5):
+            counts[t] = 0
+        end_nb = _scan_one(buf, rs, re_, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI, PT,
+                           boxes, conf, lab_s, lab_e, spans, slow, nb, counts)
+        offsets[r + 1] = end_nb
+        if end_nb > cap:
+            return r
         for t in range(5):
             row_counts[r, t] = counts[t]
         found_boxes = end_nb - nb
         nb = end_nb
-        offsets[r + 1] = nb
         if found_boxes > 0:
             status[r] = OK
         elif counts[4] > 0:
@@ -913,6 +1067,4 @@ def scan_batch(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class,
                 status[r] = NO_OBJECTS
             else:
                 status[r] = UNPARSEABLE
-    return (fmt, a_s, a_e, a_closed, status, row_counts, offsets,
-            boxes[:nb].copy(), conf[:nb].copy(), lab_s[:nb].copy(), lab_e[:nb].copy(),
-            spans[:nb].copy(), slow[:nb].copy())
+    return nrows

@@ -1,7 +1,8 @@
 """Parse model completions into typed results: format, think and answer text, boxes, and a reason.
 
 >>> from vreward import parse_completion
->>> p = parse_completion("<think>a cat</think><answer>[{'Position': [1, 2, 30, 40], 'Confidence': 0.9}]</answer>")
+>>> text = "<think>a cat</think><answer>[{'Position': [1, 2, 30, 40], 'Confidence': 0.9}]</answer>"
+>>> p = parse_completion(text)
 >>> p.format_ok, p.boxes[0].xyxy, p.boxes[0].confidence, p.reason
 (True, (1.0, 2.0, 30.0, 40.0), 0.9, <ParseReason.OK: 'ok'>)
 
@@ -88,6 +89,14 @@ def completion_text(completion: Any) -> str | None:
     message counts, and a content given as a list of parts is the concatenation of its text parts. Anything
     else is not text (None).
     """
+    if type(completion) is str:
+        return completion
+    if type(completion) is list and len(completion) == 1:  # TRL's usual form, on the hot path
+        message = completion[0]
+        if type(message) is dict:
+            content = message.get("content")
+            if type(content) is str and message.get("role", "assistant") == "assistant":
+                return content
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
@@ -158,12 +167,17 @@ class ParsedBatch(Sequence[ParsedCompletion]):
         return PARSE_REASONS[int(self.status[i])]
 
     @cached_property
+    def has_labels(self) -> bool:
+        """Whether any box carries a label."""
+        return bool((self._label_start >= 0).any())
+
+    @cached_property
     def labels(self) -> list[str | None]:
         """Label of every box (decoded on first use)."""
         buf = self._buf
         return [
             _clean_label(buf[s:e].decode("utf-8", "replace")) if s >= 0 else None
-            for s, e in zip(self._label_start.tolist(), self._label_end.tolist())
+            for s, e in zip(self._label_start.tolist(), self._label_end.tolist(), strict=True)
         ]
 
     def answer(self, i: int) -> str | None:
@@ -195,7 +209,7 @@ class ParsedBatch(Sequence[ParsedCompletion]):
             answer_closed=bool(self._answer_closed[i]),
             boxes=boxes,
             reason=self.reason(i),
-            dropped={name: int(n) for name, n in zip(_DROP_NAMES, self._counts[i, :4]) if n},
+            dropped={name: int(n) for name, n in zip(_DROP_NAMES, self._counts[i, :4], strict=True) if n},
         )
 
 
@@ -212,7 +226,8 @@ def _think_text(text: str) -> str | None:
     return text[a + 7:] if b < 0 else text[a + 7:b]
 
 
-def _exact_numbers(buf: bytes, boxes: np.ndarray, conf: np.ndarray, spans: np.ndarray, slow: np.ndarray) -> None:
+def _exact_numbers(buf: bytes, boxes: np.ndarray, conf: np.ndarray, spans: np.ndarray,
+                   slow: np.ndarray) -> None:
     """Re-parse with Python's ``float`` the numbers the scanner could not convert exactly."""
     for k in np.flatnonzero(slow).tolist():
         for t in range(5):
@@ -233,14 +248,53 @@ def _encode(texts: list[str | None]) -> tuple[bytes, np.ndarray, np.ndarray]:
     return b"".join(encoded), ends - lengths, ends
 
 
-def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
-    from vreward import _scan as scan_kernels
+# Scratch arrays of the scanner (vreward._scan.SCRATCH_SHAPES; the kernel refuses smaller ones).
+_SCRATCH = (((65, 34), np.int64), ((65, 9), np.float64), ((16,), np.float64), ((26,), np.int64),
+            ((10,), np.float64), ((5,), np.int64))
 
+
+def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_answer_tag: bool,
+                 kernel: Any = None, cap: int | None = None) -> tuple:
+    """Run the scanner over a whole batch: per-row and per-box arrays (see ``vreward._scan.scan_into``).
+
+    The kernel allocates nothing: the arrays are made here with room for ``cap`` boxes (4 per row), and when a
+    row does not fit the scan stops there, the box arrays grow and the scan resumes at that row.
+    """
+    if kernel is None:
+        from vreward._native import scan_kernel
+
+        kernel = scan_kernel()
+    n = len(starts)
+    rows = (np.zeros(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.bool_),
+            np.zeros(n, np.int8), np.zeros((n, 5), np.int64), np.zeros(n + 1, np.int64))
+    offsets = rows[6]
+    cap = max(16, 4 * n) if cap is None else max(1, cap)
+    per_box = [np.empty((cap, 4), np.float64), np.empty(cap, np.float64), np.empty(cap, np.int64),
+               np.empty(cap, np.int64), np.empty((cap, 5, 2), np.int64), np.empty(cap, np.bool_)]
+    scratch = [np.empty(shape, dtype) for shape, dtype in _SCRATCH]
+    row = 0
+    while True:
+        done = kernel(arr, starts, ends, bool(require_answer_tag), _KW_BYTES, _KW_OFFSETS, _KW_CLASS, *_TAGS,
+                      row, *rows, *per_box, *scratch)
+        if done == n:
+            break
+        if not row <= done < n:
+            raise RuntimeError(f"the completion scanner refused its arrays (returned {done})")
+        nb, need = int(offsets[done]), int(offsets[done + 1])
+        cap = max(2 * cap, need + 16)
+        for k, a in enumerate(per_box):
+            grown = np.empty((cap,) + a.shape[1:], a.dtype)
+            grown[:nb] = a[:nb]
+            per_box[k] = grown
+        row = done
+    nb = int(offsets[n])
+    return (*rows, *(a[:nb] for a in per_box))
+
+
+def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
     buf, starts, ends = _encode(texts)
     arr = np.frombuffer(buf, np.uint8) if buf else np.zeros(0, np.uint8)
-    result = scan_kernels.scan_batch(arr, starts, ends, require_answer_tag, _KW_BYTES, _KW_OFFSETS, _KW_CLASS,
-                                     *_TAGS)
-    return ParsedBatch(texts, buf, starts, result)
+    return ParsedBatch(texts, buf, starts, _scan_arrays(arr, starts, ends, require_answer_tag))
 
 
 _CACHE: OrderedDict[tuple, ParsedBatch] = OrderedDict()

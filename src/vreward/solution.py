@@ -76,7 +76,7 @@ def parse_solutions(solutions: Sequence[Any] | None, n: int | None = None) -> Gr
         raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
     if n is not None and len(solutions) != n:
         raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
-    texts = [solution_text(s, i) for i, s in enumerate(solutions)]
+    texts = [s if type(s) is str else solution_text(s, i) for i, s in enumerate(solutions)]
     key = tuple(texts)
     hit = _CACHE.get(key)
     if hit is not None:

@@ -28,6 +28,7 @@ class DetectionMatch:
     n_pred: np.ndarray  # (B,) counted predictions per completion
     n_gt: np.ndarray  # (B,) ground-truth boxes per completion
     gt: GroundTruth
+    frame_messages: list[tuple[str, str]]  # coordinate-frame mismatches the batch shows
 
 
 _MATCH_CACHE: OrderedDict[tuple, tuple[Any, ...]] = OrderedDict()
@@ -45,12 +46,20 @@ def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: Dete
            settings.min_pixels, settings.max_pixels)
     hit = _MATCH_CACHE.get(key)
     if hit is not None and hit[0] is parsed and hit[1] is gt and not _needs_sizes(settings):
-        if reward is not None:
-            _check(reward, parsed, gt.boxes, settings, None)
-        return hit[2]
-    gt_boxes, extents = _ground_truth_in_model_frame(gt, settings, kwargs, len(parsed))
+        match = hit[2]
+    else:
+        match = _match(parsed, gt, kwargs, settings)
+        _MATCH_CACHE[key] = (parsed, gt, match)
+        if len(_MATCH_CACHE) > 8:
+            _MATCH_CACHE.popitem(last=False)
     if reward is not None:
-        _check(reward, parsed, gt_boxes, settings, extents)
+        for message_key, message in match.frame_messages:
+            reward._warn_once(message_key, message)
+    return match
+
+
+def _match(parsed: ParsedBatch, gt: GroundTruth, kwargs: dict[str, Any], settings: DetectionSettings):
+    gt_boxes, extents = _ground_truth_in_model_frame(gt, settings, kwargs, len(parsed))
     from vreward.matching import dedup_keep, match_batch
 
     boxes, offsets = parsed.boxes, parsed.offsets
@@ -62,12 +71,9 @@ def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: Dete
                          pred_labels=None if labels is None else labels[0],
                          gt_labels=None if labels is None else labels[1])
     rows = np.repeat(np.arange(len(parsed)), parsed.counts)
-    match = DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows,
-                           n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt)
-    _MATCH_CACHE[key] = (parsed, gt, match)
-    if len(_MATCH_CACHE) > 8:
-        _MATCH_CACHE.popitem(last=False)
-    return match
+    return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows,
+                          n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt,
+                          frame_messages=list(check_frames(boxes, offsets, gt_boxes, settings.coords, extents)))
 
 
 def _needs_sizes(settings: DetectionSettings) -> bool:
@@ -89,25 +95,24 @@ def _ground_truth_in_model_frame(gt: GroundTruth, settings, kwargs: dict[str, An
     return convert_boxes(gt.boxes, gt.offsets, src, extents), extents
 
 
-def _check(reward: Reward, parsed: ParsedBatch, gt_boxes: np.ndarray, settings, extents) -> None:
+def warn_frames(reward: Reward, parsed: ParsedBatch, gt_boxes: np.ndarray, settings, extents) -> None:
     for key, message in check_frames(parsed.boxes, parsed.offsets, gt_boxes, settings.coords, extents):
         reward._warn_once(key, message)
 
 
 def _label_ids(parsed: ParsedBatch, gt: GroundTruth) -> tuple[np.ndarray, np.ndarray] | None:
     """Integer label ids for label-aware matching, or None when one side carries no labels at all."""
-    if not len(gt.labels) or not len(parsed.boxes):
-        return None
-    gt_norm = [_norm_label(x) for x in gt.labels]
-    if all(x is None for x in gt_norm):
-        return None
-    pred_norm = [_norm_label(x) for x in parsed.labels]
-    if all(x is None for x in pred_norm):
+    if not parsed.has_labels or not gt.parsed.has_labels:
         return None
     ids: dict[str, int] = {}
-    gt_ids = np.array([-1 if x is None else ids.setdefault(x, len(ids)) for x in gt_norm], np.int64)
-    pred_ids = np.array([-1 if x is None else ids.setdefault(x, len(ids)) for x in pred_norm], np.int64)
+    gt_ids = np.array([_label_id(x, ids) for x in gt.labels], np.int64)
+    pred_ids = np.array([_label_id(x, ids) for x in parsed.labels], np.int64)
     return pred_ids, gt_ids
+
+
+def _label_id(label: str | None, ids: dict[str, int]) -> int:
+    norm = _norm_label(label)
+    return -1 if norm is None else ids.setdefault(norm, len(ids))
 
 
 def _norm_label(label: str | None) -> str | None:

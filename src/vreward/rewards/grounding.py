@@ -9,7 +9,7 @@ import numpy as np
 from vreward.parsing import ParsedBatch
 from vreward.reasons import ZeroReason
 from vreward.rewards.base import Reward, RewardBatch, parse_reasons
-from vreward.rewards.detection import _check, _ground_truth_in_model_frame
+from vreward.rewards.detection import warn_frames, _ground_truth_in_model_frame
 from vreward.rewards.settings import GroundingSettings
 from vreward.solution import parse_solutions
 
@@ -30,7 +30,7 @@ class GIoUReward(Reward):
         n = len(parsed)
         gt = parse_solutions(kwargs.get("solution"), n)
         gt_boxes, extents = _ground_truth_in_model_frame(gt, self.settings, kwargs, n)
-        _check(self, parsed, gt_boxes, self.settings, extents)
+        warn_frames(self, parsed, gt_boxes, self.settings, extents)
         has_pred = parsed.counts > 0
         first = np.zeros((n, 4))
         first[has_pred] = parsed.boxes[parsed.offsets[:-1][has_pred]]
