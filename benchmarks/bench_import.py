@@ -1,16 +1,19 @@
 """Start-up costs, each in a fresh interpreter, one thread.
 
 * ``import vreward``: median of 5 fresh processes (after one unmeasured run that writes the bytecode
-  caches); also whether numba was imported and whether any numba function was compiled at import.
+  caches, kept under ``benchmarks/out/pycache``); also whether numba was imported and whether any numba
+  function was compiled at import.
 * First reward call with a warm numba cache: a fresh process imports vreward and scores one 128-completion
   GRPO batch with the three detection rewards. "First call" runs from after ``import vreward`` to the end of
   the first ``iou_reward`` call (loading the reward modules on first attribute access, numba, the cached
   parsing / ground-truth / matching kernels, and the scoring itself); the whole first step is timed too.
   Median of 5, after one priming run. For context, ``import numba`` alone (after numpy) is timed as well.
-* Cold compile: the same with ``NUMBA_CACHE_DIR`` pointing to an empty temporary directory, so every kernel
-  is compiled (median of 2).
+* Cold compile: the same with ``NUMBA_CACHE_DIR`` (and ``XDG_CACHE_HOME``) pointing to empty temporary
+  directories and vreward imported from a fresh copy of ``src/vreward`` without ``__pycache__``, so nothing
+  compiled is found anywhere (vreward also caches native scanner code next to its sources) and every kernel
+  is compiled (one run by default).
 
-Run: ``python benchmarks/bench_import.py [--runs 5] [--cold-runs 2]``.
+Run: ``python benchmarks/bench_import.py [--runs 5] [--cold-runs 1]``.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ os.environ.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREA
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, fmt_s, print_table, python, write_results
+from common import BENCH_DIR, OUT_DIR, ROOT, fmt_s, print_table, python, write_results
 
 IMPORT_SCRIPT = """
 import json, sys, time
@@ -65,7 +70,8 @@ t4 = time.perf_counter()
 for f in (vreward.iou_reward, vreward.confidence_reward, vreward.format_reward):
     f(completions=fresh, **kwargs)
 t5 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "load_rewards_s": ta - t1, "call_s": t2 - ta, "first_call_s": t2 - t1,
+print(json.dumps({{"vreward_file": vreward.__file__, "import_s": t1 - t0, "load_rewards_s": ta - t1,
+                  "call_s": t2 - ta, "first_call_s": t2 - t1,
                   "first_step_s": t3 - t1, "import_and_first_step_s": t3 - t0, "second_step_s": t5 - t4}}))
 """
 
@@ -78,37 +84,60 @@ print(json.dumps({"import_numba_s": time.perf_counter() - t}))
 """
 
 
+def base_env() -> dict[str, str]:
+    """The environment of the measured processes: bytecode cached under ``benchmarks/out/pycache``.
+
+    As after ``pip install`` (which compiles bytecode), modules load from ``.pyc`` files; the prefix keeps
+    them out of the source tree, and ``PYTHONDONTWRITEBYTECODE`` (set in some sandboxes) is dropped.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(OUT_DIR / "pycache")
+    return env
+
+
 def run_json(script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``script`` in a fresh interpreter; returns its JSON line plus the process wall time."""
     t = time.perf_counter()
     proc = subprocess.run([python(), "-c", script], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=900)
+                          env={**base_env(), **(env or {})}, timeout=900)
     wall = time.perf_counter() - t
     if proc.returncode:
         raise RuntimeError(f"subprocess failed:\n{proc.stderr}")
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_wall_s": wall}
 
 
-def median_of(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+def cold_run(script: str) -> dict[str, Any]:
+    """``script`` with empty numba / vreward caches and a fresh copy of the vreward sources."""
+    with tempfile.TemporaryDirectory(prefix="vreward-cold-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(ROOT / "src" / "vreward", src / "vreward",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        env = {"NUMBA_CACHE_DIR": str(Path(tmp) / "numba"), "XDG_CACHE_HOME": str(Path(tmp) / "xdg"),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+        out = run_json(script, env)
+        if not out["vreward_file"].startswith(str(src)):
+            raise RuntimeError(f"cold run imported {out['vreward_file']}, not the fresh copy under {src}")
+        return out
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    return statistics.median(r[key] for r in runs) if runs else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cold-runs", type=int, default=2)
+    parser.add_argument("--cold-runs", type=int, default=1)
     args = parser.parse_args()
 
+    OUT_DIR.mkdir(exist_ok=True)
     run_json(IMPORT_SCRIPT)  # writes .pyc files
     imports = [run_json(IMPORT_SCRIPT) for _ in range(args.runs)]
     first_script = FIRST_CALL_SCRIPT.format(bench_dir=str(BENCH_DIR))
     run_json(first_script)  # warms the numba cache
     warm = [run_json(first_script) for _ in range(args.runs)]
     numba_import = [run_json(NUMBA_SCRIPT) for _ in range(args.runs)]
-    cold = []
-    for _ in range(args.cold_runs):
-        with tempfile.TemporaryDirectory(prefix="vreward-numba-cache-") as cache:
-            cold.append(run_json(first_script, {"NUMBA_CACHE_DIR": cache}))
+    cold = [cold_run(first_script) for _ in range(args.cold_runs)]
 
     results = {
         "config": vars(args),
@@ -124,7 +153,7 @@ def main() -> None:
                                         ("first_call_s", "first_step_s", "import_and_first_step_s")}},
     }
     imp = results["import"]
-    print_table([
+    rows = [
         ["import vreward", fmt_s(imp["median_s"]),
          f"numba imported: {imp['numba_imported']}, compiled at import: {imp['compiled_signatures']}"],
         ["first call, warm cache (iou_reward)", fmt_s(results["warm_cache"]["first_call_s_median"]),
@@ -133,9 +162,12 @@ def main() -> None:
          f"{fmt_s(results['import_numba_median_s'])}"],
         ["first step, warm cache (3 rewards)", fmt_s(results["warm_cache"]["first_step_s_median"]),
          f"second step: {fmt_s(results['warm_cache']['second_step_s_median'])}"],
-        ["first call, cold cache (compile)", fmt_s(results["cold_cache"]["first_call_s_median"]), ""],
-        ["first step, cold cache (compile)", fmt_s(results["cold_cache"]["first_step_s_median"]), ""],
-    ], ["measurement", "median", "notes"])
+    ]
+    if cold:
+        c = results["cold_cache"]
+        rows += [["first call, cold cache (compile)", fmt_s(c["first_call_s_median"]), ""],
+                 ["first step, cold cache (compile)", fmt_s(c["first_step_s_median"]), ""]]
+    print_table(rows, ["measurement", "median", "notes"])
     path = write_results("import", results)
     print(f"\nwrote {path}")
 

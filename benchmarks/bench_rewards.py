@@ -154,7 +154,12 @@ def agreement(names: Sequence[str], ours: list[list[float]], theirs: list[list[f
         a_, b_ = np.asarray(a), np.asarray(b)
         exact = a_ == b_
         close = np.abs(a_ - b_) <= 1e-9
-        explained = None if b2 is None else int(((a_ == np.asarray(b2)) & close & ~exact).sum())
+        rounding_rows = close & ~exact
+        unexplained: dict[str, int] = {}
+        if b2 is not None:
+            rest = rounding_rows & (a_ != np.asarray(b2))
+            unexplained = dict(Counter(kinds[i] for i in np.flatnonzero(rest).tolist()).most_common())
+        explained = None if b2 is None else int(rounding_rows.sum()) - sum(unexplained.values())
         diff = Counter(f"{kinds[i]} / {why[i] or 'scored'}" for i in np.flatnonzero(~close).tolist())
         rounding = Counter(kinds[i] for i in np.flatnonzero(close & ~exact).tolist())
         higher = int((a_ > b_ + 1e-9).sum())
@@ -168,6 +173,7 @@ def agreement(names: Sequence[str], ours: list[list[float]], theirs: list[list[f
             "n_rounding_only": int((close & ~exact).sum()),
             "max_rounding_diff": float(np.abs(a_ - b_)[close].max()) if close.any() else 0.0,
             "rounding_explained_by_sum_order": explained,
+            "rounding_unexplained_by_kind": unexplained,
             "rounding_only_by_kind": dict(rounding.most_common()),
             "differences": dict(diff.most_common()),
             "mean_vreward": float(a_.mean()),

@@ -234,6 +234,14 @@ def agreement(r: dict) -> list[str]:
                   f"can differ in the last bits: {explained:,} of the {rounding:,} cases are reproduced "
                   "exactly by summing the reference's own terms in the answer's order. Summing in confidence "
                   "order would make vreward bit-identical to the reference on these rows."]
+        rest: dict[str, int] = {}
+        for a in sections.values():
+            for kind, count in (a.get("rounding_unexplained_by_kind") or {}).items():
+                rest[kind] = rest.get(kind, 0) + count
+        if rest:
+            lines[-1] += (" The other " + ", ".join(f"{n:,} ({kind})" for kind, n in rest.items())
+                          + " are rows where the two implementations score different boxes (see the causes "
+                          "below) and the results happen to coincide within 1e-9.")
     rows = [[name, key, f"{count:,}", KIND_CAUSES.get(key.split(" / ")[0], "")]
             for name, a in sections.items() for key, count in a["differences"].items()]
     lines += ["", "Differences larger than 1e-9, by corpus kind and vreward's reason (`scored` = positive "

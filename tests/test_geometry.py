@@ -192,7 +192,9 @@ def test_invalid_boxes_overlap_nothing(bad, others):
 
 
 @SETTINGS
-@given(st.lists(valid_float_box(), min_size=1, max_size=8), st.lists(valid_float_box(), min_size=1, max_size=8))
+@given(
+    st.lists(valid_float_box(), min_size=1, max_size=8), st.lists(valid_float_box(), min_size=1, max_size=8)
+)
 def test_giou_equals_iou_for_nested_or_identical_hull(a, b):
     # GIoU never exceeds IoU, and equals it when one box contains the other.
     aa = np.array(a, dtype=np.float64)

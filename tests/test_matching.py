@@ -78,7 +78,6 @@ def ref_giou(a, b) -> float:
     return iou - (c - union) / c
 
 
-
 def pair_iou(p, g, pl, gl, use_labels):
     if use_labels and pl != -1 and gl != -1 and pl != gl:
         return 0.0
@@ -145,7 +144,11 @@ def good_box(draw):
 
 
 any_box = st.one_of(good_box(), good_box(), good_box(), box)
-score = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 0.25]), st.floats(0, 1), st.just(math.nan), st.just(-math.inf))
+score = st.one_of(
+    st.sampled_from([0.5, 1.0]),  # frequent ties
+    st.sampled_from([0.0, 0.25, math.nan, -math.inf]),
+    st.floats(0, 1),
+)
 label = st.sampled_from([-1, 0, 1, 2])
 
 
@@ -159,18 +162,25 @@ def batches(draw, max_preds: int = 8, max_gts: int = 5, allow_big: bool = False)
             hi = 40  # exercises the merge-sort path (> 16 candidates)
         npred = draw(st.integers(0, hi))
         ngt = draw(st.integers(0, max_gts))
-        preds = [draw(any_box) for _ in range(npred)]
-        # sprinkle exact duplicates of earlier preds
-        for k in range(1, npred):
-            if draw(st.integers(0, 4)) == 0:
-                preds[k] = preds[draw(st.integers(0, k - 1))]
+        gts = [draw(any_box) for _ in range(ngt)]
+        preds = []
+        for k in range(npred):
+            kind = draw(st.integers(0, 5))
+            if kind == 0 and k > 0:  # exact duplicate of an earlier prediction
+                preds.append(preds[draw(st.integers(0, k - 1))])
+            elif kind in (1, 2) and gts:  # near-copy of a GT, so that matches are common
+                g = list(gts[draw(st.integers(0, len(gts) - 1))])
+                g[draw(st.integers(0, 3))] += draw(st.sampled_from([0.0, 0.5, 1.0, -1.0]))
+                preds.append(tuple(g))
+            else:
+                preds.append(draw(any_box))
         comps.append(
             dict(
                 preds=preds,
                 scores=[draw(score) for _ in range(npred)],
                 plabels=[draw(label) for _ in range(npred)],
                 active=[draw(st.integers(0, 5)) > 0 for _ in range(npred)],
-                gts=[draw(any_box) for _ in range(ngt)],
+                gts=gts,
                 glabels=[draw(label) for _ in range(ngt)],
             )
         )
@@ -258,6 +268,22 @@ def test_greedy_visits_by_descending_score_stable_on_ties():
     assert r.gt_index.tolist() == [-1, -1, 0]
     r = match_batch(preds, [math.nan, -math.inf, math.nan], po, gt, go)
     assert r.gt_index.tolist() == [0, -1, -1]
+
+
+def test_greedy_tied_scores_keep_original_order_with_several_gts():
+    gts = np.array([[0, 0, 10, 10], [0, 0, 10, 8]], dtype=np.float64)
+    preds = np.array([[0, 0, 10, 9], [0, 0, 10, 9], [0, 0, 10, 9]], dtype=np.float64)
+    # all tied: row 0 visits first and takes the best GT (IoU 0.9 vs 8/9), row 1 the other one
+    r = match_batch(preds, [0.5, 0.5, 0.5], [0, 3], gts, [0, 2])
+    assert r.gt_index.tolist() == [0, 1, -1]
+    r = match_batch(preds, [0.1, 0.5, 0.5], [0, 3], gts, [0, 2])
+    assert r.gt_index.tolist() == [-1, 0, 1]
+    # same with > 16 candidates (merge-sort path)
+    many = np.repeat(preds[:1], 20, axis=0)
+    scores = np.full(20, 0.5)
+    scores[[3, 7]] = 0.25
+    r = match_batch(many, scores, [0, 20], gts, [0, 2])
+    assert r.gt_index[:2].tolist() == [0, 1] and np.all(r.gt_index[2:] == -1)
 
 
 def test_greedy_takes_best_free_gt_first_on_ties():
@@ -389,7 +415,9 @@ def test_large_groups_use_merge_sort_and_match_reference():
     gts = np.hstack([gts, gts + rng.integers(1, 6, (m, 2))])
     scores = rng.integers(0, 10, n).astype(np.float64)  # many ties
     r = match_batch(preds, scores, [0, n], gts, [0, m], threshold=0.3)
-    want = ref_greedy_one(preds.tolist(), scores.tolist(), gts.tolist(), 0.3, [-1] * n, [-1] * m, False, [True] * n)
+    want = ref_greedy_one(
+        preds.tolist(), scores.tolist(), gts.tolist(), 0.3, [-1] * n, [-1] * m, False, [True] * n
+    )
     assert r.gt_index.tolist() == [j for j, _ in want]
     assert r.iou.tolist() == [v for _, v in want]
 
@@ -450,7 +478,9 @@ def ref_dedup(comps_preds):
     keep = []
     for preds in comps_preds:
         for k, p in enumerate(preds):
-            keep.append(not any(all(float(u) == float(v) for u, v in zip(p, q, strict=True)) for q in preds[:k]))
+            keep.append(
+                not any(all(float(u) == float(v) for u, v in zip(p, q, strict=True)) for q in preds[:k])
+            )
     return keep
 
 

@@ -173,3 +173,18 @@ def test_rewards_score_correct_answers_under_trl_kwargs(trained):
     assert format_reward(right, **kwargs) == pytest.approx([1.0] * n)
     assert confidence_reward(right, **kwargs) == pytest.approx([1.0] * n)
     assert iou_reward(wrong, **kwargs) == [0.0] * n
+
+
+def test_reward_diagnostics_reach_trl_logs(trained):
+    """Rewards report why they scored zero through TRL's ``log_metric`` and ``log_extra`` hooks."""
+    trainer, _ = trained
+    logged = [entry for entry in trainer.state.log_history if "rewards/iou_reward/mean" in entry]
+    for entry in logged:
+        for name in REWARD_NAMES:
+            # every completion of the random model fails to parse, so every reward is zero for a reason
+            assert entry[f"{name}/zero_reasons_frac"] == pytest.approx(1.0), sorted(entry)
+    extra = trainer._logs["extra"]  # TRL's completions-table columns (private, pinned TRL version)
+    for name in REWARD_NAMES:
+        reasons = list(extra[f"{name}_reason"])
+        assert len(reasons) == 4 and all(isinstance(r, str) and r for r in reasons), (name, reasons)
+    assert set(extra["iou_reward_reason"]) <= {r.value for r in ParseReason if not r.usable}

@@ -797,6 +797,10 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
         c = buf[i]
         w = _space_len(buf, i, e)
         if w > 0:
+            if c == 10 and top == 0 and LI[0, I_N] == 4:
+                # bare boxes one per line ("1,2,3,4\n5,6,7,8"): a line break ends a run of four numbers
+                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
+                                 TF, TI, ref_s, ref_e)
             i += w
             continue
         # ---- numbers

@@ -30,9 +30,7 @@ def _as_boxes(x: ArrayLike, fn: str, name: str) -> np.ndarray:
         return np.zeros((0, 4), dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ValueError(f"{fn}: `{name}` must have shape (N, 4), got {tuple(arr.shape)}")
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
         raise ValueError(f"{fn}: `{name}` must be numeric, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise ValueError(f"{fn}: `{name}` must be real-valued, got dtype {arr.dtype}")

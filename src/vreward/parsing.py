@@ -12,6 +12,7 @@ and read by one numba scan (:mod:`vreward._scan`), linear in the text's length.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -197,9 +198,9 @@ class ParsedBatch(Sequence[ParsedCompletion]):
         lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
         labels = self.labels[lo:hi] if hi > lo else []
         boxes = tuple(
-            Box(*map(float, self.boxes[k]), confidence=None if np.isnan(self.confidences[k])
-                else float(self.confidences[k]), label=labels[k - lo])
-            for k in range(lo, hi)
+            Box(*xyxy, confidence=None if c != c else c, label=label)  # c != c: NaN, no confidence
+            for xyxy, c, label in zip(self.boxes[lo:hi].tolist(), self.confidences[lo:hi].tolist(), labels,
+                                      strict=True)
         )
         return ParsedCompletion(
             text=text if text is not None else "",
@@ -213,8 +214,27 @@ class ParsedBatch(Sequence[ParsedCompletion]):
         )
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/", "\\": "\\", '"': '"', "'": "'"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+
+
+def _unescape(match: re.Match) -> str:
+    e = match.group(1)
+    if len(e) == 5:
+        return chr(int(e[1:], 16))
+    return _ESCAPES.get(e, match.group(0))
+
+
 def _clean_label(s: str) -> str | None:
-    s = s.strip().strip("'\"").strip()
+    """A label as written, without surrounding quotes and spaces, with JSON / Python string escapes decoded."""
+    s = s.strip()
+    while len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+        s = s[1:-1].strip()
+    if "\\" in s:
+        s = _ESCAPE_RE.sub(_unescape, s)
+        if any("\ud800" <= ch <= "\udfff" for ch in s):  # a surrogate pair written as two \u escapes
+            s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        s = s.strip()
     return s or None
 
 
@@ -228,17 +248,13 @@ def _think_text(text: str) -> str | None:
 
 def _exact_numbers(buf: bytes, boxes: np.ndarray, conf: np.ndarray, spans: np.ndarray,
                    slow: np.ndarray) -> None:
-    """Re-parse with Python's ``float`` the numbers the scanner could not convert exactly."""
-    for k in np.flatnonzero(slow).tolist():
-        for t in range(5):
-            s, e = int(spans[k, t, 0]), int(spans[k, t, 1])
-            if s < 0:
-                continue
-            value = float(buf[s:e])
-            if t < 4:
-                boxes[k, t] = value
-            else:
-                conf[k] = value
+    """Re-parse with Python's ``float`` the numbers the scanner could not convert exactly (whole boxes)."""
+    rows = np.flatnonzero(slow)
+    values = np.array([float(buf[s:e]) if s >= 0 else np.nan for s, e in spans[rows].reshape(-1, 2).tolist()],
+                      np.float64).reshape(-1, 5)
+    boxes[rows] = values[:, :4]
+    has_conf = spans[rows, 4, 0] >= 0
+    conf[rows[has_conf]] = values[has_conf, 4]
 
 
 def _encode(texts: list[str | None]) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -293,7 +309,7 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
 
 def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
     buf, starts, ends = _encode(texts)
-    arr = np.frombuffer(buf, np.uint8) if buf else np.zeros(0, np.uint8)
+    arr = np.frombuffer(buf, np.uint8)  # read-only, also when empty: one numba specialisation
     return ParsedBatch(texts, buf, starts, _scan_arrays(arr, starts, ends, require_answer_tag))
 
 
