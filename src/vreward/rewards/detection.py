@@ -25,6 +25,7 @@ class DetectionMatch:
     gt_index: np.ndarray  # (P,) matched ground-truth row or -1
     iou: np.ndarray  # (P,) IoU of the match, 0 when unmatched
     rows: np.ndarray  # (P,) completion of each prediction
+    order: np.ndarray  # (P,) predictions in matching order: by row, then descending confidence (stable)
     n_pred: np.ndarray  # (B,) counted predictions per completion
     n_gt: np.ndarray  # (B,) ground-truth boxes per completion
     gt: GroundTruth
@@ -71,7 +72,8 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, kwargs: dict[str, Any], setting
                          pred_labels=None if labels is None else labels[0],
                          gt_labels=None if labels is None else labels[1])
     rows = np.repeat(np.arange(len(parsed)), parsed.counts)
-    return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows,
+    order = np.lexsort((-scores, rows))
+    return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows, order=order,
                           n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt,
                           frame_messages=list(check_frames(boxes, offsets, gt_boxes, settings.coords, extents)))
 
@@ -146,7 +148,8 @@ class IoUReward(Reward):
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
         m = match_detections(parsed, kwargs, self.settings, self)
-        iou_sum = np.bincount(m.rows, weights=m.iou, minlength=len(parsed))
+        # summed in matching order, as the reference does, so that equal inputs give equal bits
+        iou_sum = np.bincount(m.rows[m.order], weights=m.iou[m.order], minlength=len(parsed))
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
@@ -171,7 +174,8 @@ class ConfidenceReward(Reward):
         c = np.where(np.isnan(parsed.confidences), self.settings.missing_confidence, parsed.confidences)
         c = np.clip(c, 0.0, 1.0)
         per_box = np.where(m.gt_index >= 0, c, 1.0 - c)
-        total = np.bincount(m.rows[m.keep], weights=per_box[m.keep], minlength=len(parsed))
+        kept = m.order[m.keep[m.order]]
+        total = np.bincount(m.rows[kept], weights=per_box[kept], minlength=len(parsed))
         scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
         reasons = _empty_cases(parsed, m, scores)
         for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
