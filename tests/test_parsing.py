@@ -47,12 +47,14 @@ def test_visual_rft_single_quotes():
 
 
 def test_visual_rft_double_quotes():
-    check(wrap('[{"Position": [1, 2, 3, 4], "Confidence": 0.5}, {"Position": [5, 6, 7, 8], "Confidence": 0.25}]'),
+    check(wrap('[{"Position": [1, 2, 3, 4], "Confidence": 0.5}, '
+               '{"Position": [5, 6, 7, 8], "Confidence": 0.25}]'),
           [((1, 2, 3, 4), 0.5, None), ((5, 6, 7, 8), 0.25, None)])
 
 
 def test_visual_rft_mixed_quotes():
-    check(wrap("""[{'Position': [1, 2, 3, 4], "Confidence": 0.5}, {"Position": [5, 6, 7, 8], 'Confidence': 1}]"""),
+    check(wrap("""[{'Position': [1, 2, 3, 4], "Confidence": 0.5}, """
+               """{"Position": [5, 6, 7, 8], 'Confidence': 1}]"""),
           [((1, 2, 3, 4), 0.5, None), ((5, 6, 7, 8), 1.0, None)])
 
 
@@ -64,14 +66,17 @@ def test_apostrophe_inside_single_quoted_string():
 
 def test_lowercase_and_odd_keys():
     check(wrap("[{'position': [1, 2, 3, 4], 'confidence': 0.9}, {'POSITION': [5, 6, 7, 8], 'conf': 0.1}, "
-               "{Position: [9, 10, 11, 12], Confidence: 0.3}, {'bounding-box': [13, 14, 15, 16], 'Score': 0.4}]"),
+               "{Position: [9, 10, 11, 12], Confidence: 0.3}, "
+               "{'bounding-box': [13, 14, 15, 16], 'Score': 0.4}]"),
           [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.1, None), ((9, 10, 11, 12), 0.3, None),
            ((13, 14, 15, 16), 0.4, None)])
 
 
 def test_integer_float_and_quoted_confidences():
-    p = check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 1}, {'Position': [5, 6, 7, 8], 'Confidence': 0}, "
-                   "{'Position': [1, 2, 3, 4], 'Confidence': '0.5'}, {'Position': [1, 2, 3, 4], 'Confidence': 'high'}, "
+    p = check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 1}, "
+                   "{'Position': [5, 6, 7, 8], 'Confidence': 0}, "
+                   "{'Position': [1, 2, 3, 4], 'Confidence': '0.5'}, "
+                   "{'Position': [1, 2, 3, 4], 'Confidence': 'high'}, "
                    "{'Position': [1, 2, 3, 4], 'Confidence': 1.0e-1}]"),
               [((1, 2, 3, 4), 1.0, None), ((5, 6, 7, 8), 0.0, None), ((1, 2, 3, 4), 0.5, None),
                ((1, 2, 3, 4), None, None), ((1, 2, 3, 4), 0.1, None)])
@@ -84,19 +89,22 @@ def test_confidence_before_position_and_missing():
 
 
 def test_nested_lists_and_extra_closing_brackets():
-    check(wrap("[[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}], [{'Position': [5, 6, 7, 8], 'Confidence': 0.8}]]]]"),
+    check(wrap("[[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}], "
+               "[{'Position': [5, 6, 7, 8], 'Confidence': 0.8}]]]]"),
           [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.8, None)])
     check(wrap("[{'Position': [[1, 2, 3, 4]], 'Confidence': 0.3}]"), [((1, 2, 3, 4), 0.3, None)])
     check(wrap("[[[1, 2, 3, 4]], [[5, 6, 7, 8]]]"), [((1, 2, 3, 4), None, None), ((5, 6, 7, 8), None, None)])
 
 
 def test_trailing_commas():
-    check(wrap("[{'Position': [1, 2, 3, 4,], 'Confidence': 0.9,}, {'Position': [5, 6, 7, 8], 'Confidence': 0.8},]"),
+    check(wrap("[{'Position': [1, 2, 3, 4,], 'Confidence': 0.9,}, "
+               "{'Position': [5, 6, 7, 8], 'Confidence': 0.8},]"),
           [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.8, None)])
 
 
 def test_literal_ellipsis_item():
-    check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, ..., {'Position': [5, 6, 7, 8], 'Confidence': 0.5}]"),
+    check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, ..., "
+               "{'Position': [5, 6, 7, 8], 'Confidence': 0.5}]"),
           [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.5, None)])
     check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, ...]"), [((1, 2, 3, 4), 0.9, None)])
 
@@ -110,19 +118,21 @@ def test_no_objects(answer):
 
 
 def test_no_objects_mixed_into_a_list_boxes_count():
-    check(wrap("[\"No Objects\", {'Position': [1, 2, 3, 4], 'Confidence': 0.9}]"), [((1, 2, 3, 4), 0.9, None)])
+    check(wrap("[\"No Objects\", {'Position': [1, 2, 3, 4], 'Confidence': 0.9}]"),
+          [((1, 2, 3, 4), 0.9, None)])
     check(wrap("No Objects. [{'Position': [1, 2, 3, 4], 'Confidence': 0.9}]"), [((1, 2, 3, 4), 0.9, None)])
 
 
 def test_latex_escaped_braces():
-    check(wrap("[\\{'Position': [1, 2, 3, 4], 'Confidence': 0.9\\}, \\{'Position': [5, 6, 7, 8], 'Confidence': 0.8\\}]"),
+    check(wrap("[\\{'Position': [1, 2, 3, 4], 'Confidence': 0.9\\}, "
+               "\\{'Position': [5, 6, 7, 8], 'Confidence': 0.8\\}]"),
           [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.8, None)])
     check(wrap("\\[\\{'Position': \\[1, 2, 3, 4\\], 'Confidence': 0.9\\}\\]"), [((1, 2, 3, 4), 0.9, None)])
 
 
 def test_multi_line_answer():
-    check("<think>\nstep 1\nstep 2\n</think>\n\n<answer>\n[\n  {'Position': [1, 2, 3, 4],\n   'Confidence': 0.9},\n"
-          "  {'Position': [5, 6, 7, 8],\n   'Confidence': 0.8}\n]\n</answer>",
+    check("<think>\nstep 1\nstep 2\n</think>\n\n<answer>\n[\n  {'Position': [1, 2, 3, 4],\n"
+          "   'Confidence': 0.9},\n  {'Position': [5, 6, 7, 8],\n   'Confidence': 0.8}\n]\n</answer>",
           [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.8, None)])
 
 
@@ -157,22 +167,25 @@ def test_dict_keyed_by_category_lists_of_boxes():
 def test_dict_keyed_by_category_one_box_per_key():
     # regression: the second and later single boxes of the object were dropped silently
     check(wrap('{"cat": [1, 2, 3, 4], "dog": [5, 6, 7, 8], "traffic light": [9, 10, 11, 12]}'),
-          [((1, 2, 3, 4), None, "cat"), ((5, 6, 7, 8), None, "dog"), ((9, 10, 11, 12), None, "traffic light")])
+          [((1, 2, 3, 4), None, "cat"), ((5, 6, 7, 8), None, "dog"),
+           ((9, 10, 11, 12), None, "traffic light")])
     check(wrap('{"cat": [1, 2, 3, 4], "dog": [[5, 6, 7, 8], [9, 10, 11, 12]], "bird": [13, 14, 15, 16]}'),
           [((1, 2, 3, 4), None, "cat"), ((5, 6, 7, 8), None, "dog"), ((9, 10, 11, 12), None, "dog"),
            ((13, 14, 15, 16), None, "bird")])
 
 
 def test_container_keys():
-    check(wrap('{"objects": [{"bbox_2d": [1, 2, 3, 4], "label": "cat"}, {"bbox_2d": [5, 6, 7, 8], "label": "dog"}]}'),
+    check(wrap('{"objects": [{"bbox_2d": [1, 2, 3, 4], "label": "cat"}, '
+               '{"bbox_2d": [5, 6, 7, 8], "label": "dog"}]}'),
           [((1, 2, 3, 4), None, "cat"), ((5, 6, 7, 8), None, "dog")])
 
 
 def test_two_box_fields_in_one_object_keep_the_first():
-    check(wrap('{"Position": [1, 2, 3, 4], "bbox": [5, 6, 7, 8], "Confidence": 0.5}'), [((1, 2, 3, 4), 0.5, None)])
+    check(wrap('{"Position": [1, 2, 3, 4], "bbox": [5, 6, 7, 8], "Confidence": 0.5}'),
+          [((1, 2, 3, 4), 0.5, None)])
 
 
-# ---------------------------------------------------------------------------------------------- Qwen2-VL
+# ------------------------------------------------------------------------------------------------ Qwen2-VL
 
 
 def test_qwen2_parenthesised_points():
@@ -184,8 +197,9 @@ def test_qwen2_parenthesised_points():
 def test_qwen2_box_tokens_and_object_refs():
     check(wrap("<|object_ref_start|>the cat<|object_ref_end|><|box_start|>(10,20),(30,40)<|box_end|>"),
           [((10, 20, 30, 40), None, "the cat")])
-    check(wrap("<|object_ref_start|>cats<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|><|box_start|>(5,6),(7,8)"
-               "<|box_end|> and <|object_ref_start|>dog<|object_ref_end|><|box_start|>(9,10),(11,12)<|box_end|>"),
+    check(wrap("<|object_ref_start|>cats<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|>"
+               "<|box_start|>(5,6),(7,8)<|box_end|> and <|object_ref_start|>dog<|object_ref_end|>"
+               "<|box_start|>(9,10),(11,12)<|box_end|>"),
           [((1, 2, 3, 4), None, "cats"), ((5, 6, 7, 8), None, "cats"), ((9, 10, 11, 12), None, "dog")])
     check(wrap("<|box_start|>(10,20),(30,40)<|box_end|>"), [((10, 20, 30, 40), None, None)])
 
@@ -200,7 +214,8 @@ def test_bare_list_and_bare_numbers():
 def test_unit_floats_negative_and_inverted_coordinates_are_kept():
     check(wrap("[0.12, 0.5, 0.33, 0.75]"), [((0.12, 0.5, 0.33, 0.75), None, None)])
     check(wrap("[-5, 10, 3, -2.5]"), [((-5, 10, 3, -2.5), None, None)])
-    check(wrap("[{'Position': [300, 400, 100, 200], 'Confidence': 0.9}]"), [((300, 400, 100, 200), 0.9, None)])
+    check(wrap("[{'Position': [300, 400, 100, 200], 'Confidence': 0.9}]"),
+          [((300, 400, 100, 200), 0.9, None)])
     check(wrap("[0, 0, 0, 0]"), [((0, 0, 0, 0), None, None)])
 
 
@@ -229,8 +244,9 @@ def test_missing_closing_answer_tag():
 def test_cut_inside_an_item():
     items = "[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {'Position': [5, 6, 7, 8], 'Confidence': 0.8}, "
     kept = [((1, 2, 3, 4), 0.9, None), ((5, 6, 7, 8), 0.8, None)]
-    for cut in ("{'Position': [9, 10, 11", "{'Position': [9, 10, 11, 12", "{'Position': [9, 10, 11, 12], 'Conf",
-                "{'Position': [9, 10, 11, 12], 'Confidence': 0.", "{", "{'Posi", "[9, 10"):
+    for cut in ("{'Position': [9, 10, 11", "{'Position': [9, 10, 11, 12",
+                "{'Position': [9, 10, 11, 12], 'Conf", "{'Position': [9, 10, 11, 12], 'Confidence': 0.",
+                "{", "{'Posi", "[9, 10"):
         p = check("<think>a</think><answer>" + items + cut, kept, dropped={"truncated": 1})
         assert not p.answer_closed
     # cut between items: nothing lost
@@ -253,14 +269,16 @@ def test_repetition_loop_cut():
 def test_closed_answer_with_unclosed_brackets_reads_them_as_closed():
     check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 0.9"), [((1, 2, 3, 4), 0.9, None)])
     check(wrap("[1, 2, 3, 4"), [((1, 2, 3, 4), None, None)])
-    check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {'Position': [5, 6"), [((1, 2, 3, 4), 0.9, None)],
-          dropped={"points": 1})
+    check(wrap("[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {'Position': [5, 6"),
+          [((1, 2, 3, 4), 0.9, None)], dropped={"points": 1})
 
 
 def test_several_answer_blocks_last_complete_counts():
-    check("<think>a</think><answer>[1, 2, 3, 4]</answer><answer>[5, 6, 7, 8]</answer>", [((5, 6, 7, 8), None, None)])
+    check("<think>a</think><answer>[1, 2, 3, 4]</answer><answer>[5, 6, 7, 8]</answer>",
+          [((5, 6, 7, 8), None, None)])
     # an unclosed block after a complete one does not count
-    p = check("<think>a</think><answer>[1, 2, 3, 4]</answer><answer>[5, 6, 7, 8]", [((1, 2, 3, 4), None, None)])
+    p = check("<think>a</think><answer>[1, 2, 3, 4]</answer><answer>[5, 6, 7, 8]",
+              [((1, 2, 3, 4), None, None)])
     assert p.answer_closed and not p.format_ok
     # no complete block: the text after the last <answer>
     check("<think>a</think><answer>[1, 2, 3, 4]<answer>[5, 6, 7, 8]", [((5, 6, 7, 8), None, None)])
@@ -274,13 +292,14 @@ def test_boxes_inside_think_are_never_read():
     check("<think>a</think>[1, 2, 3, 4]", [], R.NO_ANSWER_TAG)
 
 
-# ---------------------------------------------------------------------------------------------- tags and reasons
+# ---------------------------------------------------------------------------------------- tags and reasons
 
 
 def test_require_answer_tag_false():
     check("[1, 2, 3, 4]", [((1, 2, 3, 4), None, None)], require_answer_tag=False)
     check("<think>[9, 9, 9, 9]</think>[1, 2, 3, 4]", [((1, 2, 3, 4), None, None)], require_answer_tag=False)
-    check("<think>a</think><answer>[1, 2, 3, 4]</answer>", [((1, 2, 3, 4), None, None)], require_answer_tag=False)
+    check("<think>a</think><answer>[1, 2, 3, 4]</answer>", [((1, 2, 3, 4), None, None)],
+          require_answer_tag=False)
     # regression: a <think> never closed is all reasoning, its boxes are not an answer
     p = check("<think>I think it is at [1, 2, 3, 4]", [], R.EMPTY_ANSWER, require_answer_tag=False)
     assert p.think == "I think it is at [1, 2, 3, 4]"
@@ -304,11 +323,13 @@ def test_reason_priority():
     check(wrap("[nan, 1, 2, 3], [1, 2], [1, 2, 3]"), [], R.NON_FINITE,
           {"non_finite": 1, "points": 1, "wrong_arity": 1})
     check(wrap("[1, 2], [1, 2, 3]"), [], R.POINTS_NOT_BOXES, {"points": 1, "wrong_arity": 1})
-    check("<answer>[1, 2], [1, 2, 3], [4, 5, 6", [], R.TRUNCATED, {"points": 1, "wrong_arity": 1, "truncated": 1})
+    check("<answer>[1, 2], [1, 2, 3], [4, 5, 6", [], R.TRUNCATED,
+          {"points": 1, "wrong_arity": 1, "truncated": 1})
 
 
-@pytest.mark.parametrize("completion", [None, 5, 3.5, b"<answer>[1,2,3,4]</answer>", {"role": "user", "content": "x"},
-                                        [], [{"role": "assistant", "content": None}], object()])
+@pytest.mark.parametrize("completion", [None, 5, 3.5, b"<answer>[1,2,3,4]</answer>",
+                                        {"role": "user", "content": "x"}, [],
+                                        [{"role": "assistant", "content": None}], object()])
 def test_not_text(completion):
     p = parse_completion(completion)
     assert p.reason is R.NOT_TEXT and p.boxes == () and not p.format_ok and p.text == "" and p.answer is None
@@ -321,10 +342,11 @@ def test_conversational_completions():
     p = parse_completion(msgs)
     assert boxes(p) == [((1.0, 2.0, 3.0, 4.0), None, None)] and p.format_ok
     assert completion_text({"content": "<answer>x</answer>"}) == "<answer>x</answer>"
-    assert completion_text([{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]) == "b"
+    two = [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]
+    assert completion_text(two) == "b"
 
 
-# ---------------------------------------------------------------------------------------------- numbers
+# ------------------------------------------------------------------------------------------------- numbers
 
 
 @pytest.mark.parametrize("text", [
@@ -341,8 +363,9 @@ def test_numbers_equal_python_float(text):
     assert p.boxes[0].confidence == float(text)
 
 
-@pytest.mark.parametrize("text", ["1.7976931348623159e308", "1e309", "-1e400", "1e99999", "nan", "NaN", "inf",
-                                  "-inf", "Infinity", "-Infinity", "1" * 400, "17976931348623159" + "0" * 292])
+@pytest.mark.parametrize("text", ["1.7976931348623159e308", "1e309", "-1e400", "1e99999", "nan", "NaN",
+                                  "inf", "-inf", "Infinity", "-Infinity", "1" * 400,
+                                  "17976931348623159" + "0" * 292])
 def test_non_finite_boxes_are_dropped(text):
     assert not np.isfinite(float(text))
     check(wrap(f"[{text}, 1, 2, 3]"), [], R.NON_FINITE, {"non_finite": 1})
@@ -355,7 +378,7 @@ def test_non_finite_confidence_is_none(text):
     check(wrap(f"[{{'Position': [1, 2, 3, 4], 'Confidence': {text}}}]"), [((1, 2, 3, 4), None, None)])
 
 
-# ---------------------------------------------------------------------------------------------- format
+# -------------------------------------------------------------------------------------------------- format
 
 
 @pytest.mark.parametrize("text, ok", [
@@ -382,7 +405,7 @@ def test_format_ok(text, ok):
     assert parse_completion(text).format_ok is ok
 
 
-# ---------------------------------------------------------------------------------------------- batch API
+# ----------------------------------------------------------------------------------------------- batch API
 
 
 def test_parsed_batch_arrays():
@@ -428,7 +451,7 @@ def test_growing_box_arrays_resumes_the_scan():
     assert ref[6].tolist() == [0, 1, 9, 40, 43, 144, 144, 144]
 
 
-# ---------------------------------------------------------------------------------------------- scanner internals
+# --------------------------------------------------------------------------------------- scanner internals
 
 
 def test_reason_codes_match_the_scanner():
@@ -458,11 +481,13 @@ def test_scanner_refuses_arrays_that_are_too_small():
     kernel = _native.scan_kernel()
     from vreward import parsing
 
-    args = [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS, *parsing._TAGS, 0,
+    args = [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS,
+            *parsing._TAGS, 0,
             np.zeros(1, np.bool_), np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.bool_),
             np.zeros(1, np.int8), np.zeros((1, 5), np.int64), np.zeros(2, np.int64),
-            np.zeros((4, 4)), np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64), np.zeros((4, 5, 2), np.int64),
-            np.zeros(4, np.bool_), *[np.zeros(shape, dtype) for shape, dtype in parsing._SCRATCH]]
+            np.zeros((4, 4)), np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64),
+            np.zeros((4, 5, 2), np.int64), np.zeros(4, np.bool_),
+            *[np.zeros(shape, dtype) for shape, dtype in parsing._SCRATCH]]
     assert kernel(*args) == 1
     small = list(args)
     small[-6] = np.zeros((10, 34), np.int64)  # LI shallower than the depth limit
@@ -504,13 +529,14 @@ def test_first_call_does_not_import_numba():
     code = ("import sys, vreward; p = vreward.parse_completion('<answer>[1, 2, 3, 4]</answer>'); "
             "print(p.boxes[0].xyxy, 'numba' in sys.modules, 'scipy' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "VREWARD_NATIVE"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
-    assert out.strip() == "(1.0, 2.0, 3.0, 4.0) False False"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "(1.0, 2.0, 3.0, 4.0) False False"
 
 
 def test_numba_fallback_gives_the_same_results():
-    code = ("import sys, vreward; p = vreward.parse_completion(\"<think>a</think><answer>[{'Position': [1, 2, 3, 4], "
-            "'Confidence': 0.9}]</answer>\"); print(p.boxes, p.reason.value, 'numba' in sys.modules)")
+    code = ("import sys, vreward; p = vreward.parse_completion(\"<think>a</think><answer>"
+            "[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}]</answer>\"); "
+            "print(p.boxes, p.reason.value, 'numba' in sys.modules)")
     env = dict(os.environ, VREWARD_NATIVE="0")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
-    assert out.strip() == ("(Box(x1=1.0, y1=2.0, x2=3.0, y2=4.0, confidence=0.9, label=None),) ok True")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "(Box(x1=1.0, y1=2.0, x2=3.0, y2=4.0, confidence=0.9, label=None),) ok True"

@@ -36,8 +36,9 @@ def timed(texts, **kwargs):
 
 def junk(n: int, seed: int) -> str:
     rng = random.Random(seed)
-    pieces = ["<answer>", "</answer>", "<think>", "</think>", "[", "]", "{", "}", "(", ")", "'", '"', ":", ",",
-              "'Position'", "1", "-2.5e3", ".", "\\", " ", "\n", "nan", "<|", "|>", "No Objects", "é", "\ud800", "\x00"]
+    pieces = ["<answer>", "</answer>", "<think>", "</think>", "[", "]", "{", "}", "(", ")", "'", '"', ":",
+              ",", "'Position'", "1", "-2.5e3", ".", "\\", " ", "\n", "nan", "<|", "|>", "No Objects", "é",
+              "\ud800", "\x00"]
     out = []
     size = 0
     while size < n:
@@ -75,7 +76,7 @@ def test_hundred_thousand_boxes():
 
 def test_hundred_thousand_boxes_needing_python_floats():
     # every coordinate has more than 18 significant digits: each one is re-read by float()
-    text = "<answer>" + "; ".join("0.12345678901234567890%d, 1e-330, 12345678901234567890123, 4" % (k % 10)
+    text = "<answer>" + "; ".join(f"0.12345678901234567890{k % 10}, 1e-330, 12345678901234567890123, 4"
                                   for k in range(100_000)) + "</answer>"
     p, = timed([text])
     assert len(p.boxes) == 100_000 and p.boxes[0].xyxy == (float("0.123456789012345678900"), 1e-330,
@@ -129,7 +130,8 @@ def test_extreme_numbers(number, reason):
 
 
 def test_negative_and_inverted_coordinates_are_parsed_not_dropped():
-    p, = timed(["<answer>[-10, -20, -5, -1], [300, 400, 100, 200], [5, 5, 5, 5], [-1e308, 0, 1e308, 0]</answer>"])
+    p, = timed(["<answer>[-10, -20, -5, -1], [300, 400, 100, 200], [5, 5, 5, 5], [-1e308, 0, 1e308, 0]"
+                "</answer>"])
     assert [b.xyxy for b in p.boxes] == [(-10, -20, -5, -1), (300, 400, 100, 200), (5, 5, 5, 5),
                                          (-1e308, 0, 1e308, 0)]
     assert p.dropped == {}

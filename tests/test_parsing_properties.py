@@ -28,14 +28,14 @@ FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 
 FRAGMENTS = ["<think>", "</think>", "<answer>", "</answer>", "[", "]", "{", "}", "(", ")", "'Position'",
              '"Position"', "'Confidence'", '"bbox_2d"', '"label"', ":", ",", " ", "\n", "'", '"', "\\", "...",
-             "1", "-2.5", "0.75", "1e308", "1e999", "nan", "inf", "No Objects", "<|box_start|>", "<|box_end|>",
-             "<|object_ref_start|>", "<|object_ref_end|>", "```json", "\u2003", "\x85", "\xa0", "\u3000", "é", "猫",
-             "\ud800", "\udfff", "\x00"]
+             "1", "-2.5", "0.75", "1e308", "1e999", "nan", "inf", "No Objects", "<|box_start|>",
+             "<|box_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "```json", "\u2003", "\x85", "\xa0",
+             "\u3000", "é", "猫", "\ud800", "\udfff", "\x00"]
 any_char = st.characters(codec=None, exclude_categories=())  # every code point, lone surrogates included
 fragment_text = st.lists(st.sampled_from(FRAGMENTS) | st.text(any_char, max_size=6), max_size=40).map("".join)
 texts = st.text(any_char, max_size=200) | fragment_text
 
-# ---------------------------------------------------------------------------------------------- never raises
+# -------------------------------------------------------------------------------------------- never raises
 
 
 def check_batch(batch, n):
@@ -75,8 +75,8 @@ def test_a_row_parses_the_same_alone_or_in_a_batch(batch, tag):
 
 json_data = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(any_char, max_size=10),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
-    | st.tuples(children, children),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5) | st.tuples(children, children),
     max_leaves=30)
 
 
@@ -93,9 +93,8 @@ def test_never_raises_on_data_printed_as_text(data, how, tag):
 
 
 odd_values = st.none() | st.integers() | st.floats() | st.text(max_size=20) | st.binary(max_size=5)
-messages = st.lists(st.dictionaries(st.sampled_from(["role", "content", "type", "text"]),
-                                    odd_values | st.lists(st.dictionaries(st.sampled_from(["type", "text"]),
-                                                                          odd_values, max_size=2), max_size=3),
+parts = st.lists(st.dictionaries(st.sampled_from(["type", "text"]), odd_values, max_size=2), max_size=3)
+messages = st.lists(st.dictionaries(st.sampled_from(["role", "content", "type", "text"]), odd_values | parts,
                                     max_size=4), max_size=4)
 completions = (st.none() | st.integers() | st.floats() | st.binary(max_size=10) | texts | messages
                | st.dictionaries(st.text(max_size=5), odd_values, max_size=3) | st.tuples(texts))
@@ -117,11 +116,13 @@ coordinate = st.one_of(
     st.integers(-10**30, 10**30),
 ).map(lambda v: repr(v) if isinstance(v, float) else str(v))
 box_texts = st.lists(coordinate, min_size=4, max_size=4)
-confidence = st.one_of(st.floats(0, 1), st.sampled_from([0, 1]), st.floats(allow_nan=False, allow_infinity=False)
-                       ).map(lambda v: repr(v) if isinstance(v, float) else str(v))
+confidence = st.one_of(
+    st.floats(0, 1), st.sampled_from([0, 1]), st.floats(allow_nan=False, allow_infinity=False)
+).map(lambda v: repr(v) if isinstance(v, float) else str(v))
 
 _KEYWORDS = {k for ks in KEY_CLASSES.values() for k in ks}
-label = (st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCXYZ éß猫кот_-0123456789"), min_size=1, max_size=15)
+label = (st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCXYZ éß猫кот_-0123456789"), min_size=1,
+                 max_size=15)
          .map(str.strip).filter(lambda s: s and re.sub(r"[ _-]", "", s.lower()) not in _KEYWORDS))
 word_label = label.filter(lambda s: not any(c.isdigit() for c in s))
 
@@ -170,8 +171,8 @@ def test_round_trip_qwen25_json(items, fenced, score_key, ascii_only):
 
 
 @SETTINGS
-@given(st.dictionaries(label, st.tuples(st.lists(box_texts, min_size=1, max_size=3), st.booleans()), min_size=1,
-                       max_size=5))
+@given(st.dictionaries(label, st.tuples(st.lists(box_texts, min_size=1, max_size=3), st.booleans()),
+                       min_size=1, max_size=5))
 def test_round_trip_dict_keyed_by_category(categories):
     parts = []
     want = []
@@ -210,13 +211,14 @@ def test_round_trip_qwen2_grounding(items, tokens, sep):
 @given(st.lists(box_texts, min_size=1, max_size=6), st.sampled_from([", ", "\n", " and ", "; "]),
        st.sampled_from(["", "The boxes are ", "```\n"]))
 def test_round_trip_bare_lists(bxs, sep, prefix):
-    p, got = parsed("<think>x</think><answer>" + prefix + sep.join(f"[{', '.join(b)}]" for b in bxs) + "</answer>")
+    body = sep.join(f"[{', '.join(b)}]" for b in bxs)
+    p, got = parsed(f"<think>x</think><answer>{prefix}{body}</answer>")
     assert got == [(expected(b), None, None) for b in bxs] and p.reason is ParseReason.OK
 
 
 @SETTINGS
-@given(st.lists(box_texts, min_size=1, max_size=4), st.sampled_from([",", ", "]), st.sampled_from(["\n", "; "]),
-       st.booleans())
+@given(st.lists(box_texts, min_size=1, max_size=4), st.sampled_from([",", ", "]),
+       st.sampled_from(["\n", "; "]), st.booleans())
 def test_round_trip_bare_numbers(bxs, comma, sep, tags):
     body = sep.join(comma.join(b) for b in bxs)
     text = f"<think>x</think><answer>{body}.</answer>" if tags else f"The box is {body}."
@@ -224,12 +226,13 @@ def test_round_trip_bare_numbers(bxs, comma, sep, tags):
     assert got == [(expected(b), None, None) for b in bxs] and p.reason is ParseReason.OK
 
 
-# ---------------------------------------------------------------------------------------------- format_ok
+# ----------------------------------------------------------------------------------------------- format_ok
 
 WHITESPACE = [" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\xa0", "\u1680",
               "\u2000", "\u2003", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
               "\u200b", "\u180e", "\ufeff"]  # the last three are not whitespace
-TAG_PARTS = ["<think>", "</think>", "<answer>", "</answer>", "<think", "answer>", "</", "<", ">", "x", "é", "\ud800"]
+TAG_PARTS = ["<think>", "</think>", "<answer>", "</answer>", "<think", "answer>", "</", "<", ">", "x", "é",
+             "\ud800"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -243,11 +246,12 @@ def test_format_ok_is_the_regex(batch):
 @SETTINGS
 @given(st.text(any_char, max_size=30), st.sampled_from(WHITESPACE), st.text(any_char, max_size=30))
 def test_format_ok_is_the_regex_around_a_valid_completion(think, ws, answer):
-    for text in (f"<think>{think}</think>{ws}<answer>{answer}</answer>", f"<think>{think}</think><answer>{answer}"):
+    for text in (f"<think>{think}</think>{ws}<answer>{answer}</answer>",
+                 f"<think>{think}</think><answer>{answer}"):
         assert parse_completion(text).format_ok == (FORMAT.fullmatch(text) is not None)
 
 
-# ---------------------------------------------------------------------------------------------- numbers
+# ------------------------------------------------------------------------------------------------- numbers
 
 
 def number_parses_exactly(text):
@@ -287,6 +291,21 @@ def test_long_digit_strings(sign, whole, frac, exp, e):
     number_parses_exactly(text)
 
 
+_EDGES = [2**53 - 1, 2**53, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1, 10**18 - 1, 10**18, 10**19 - 1, 10**19]
+mantissas = st.integers(0, 10**20) | st.builds(lambda m, d: m + d, st.sampled_from(_EDGES),
+                                               st.integers(-3, 3))
+
+
+@SETTINGS
+@given(mantissas, st.integers(0, 21), st.integers(-30, 30) | st.none(), st.booleans())
+def test_mantissas_around_the_fast_path_limits(mantissa, point, exp, negative):
+    digits = str(mantissa)
+    point = min(point, len(digits))
+    text = ("-" if negative else "") + digits[:len(digits) - point] + "." + digits[len(digits) - point:]
+    number_parses_exactly(text + ("" if exp is None else f"e{exp}"))
+    number_parses_exactly(("-" if negative else "") + digits)
+
+
 @SETTINGS
 @given(st.integers(-(10**40), 10**40), st.integers(-330, 330))
 def test_near_the_limits(mantissa, exp):
@@ -294,7 +313,7 @@ def test_near_the_limits(mantissa, exp):
     number_parses_exactly(str(Decimal(mantissa).scaleb(exp - 290)))
 
 
-# ---------------------------------------------------------------------------------------------- native vs numba
+# ----------------------------------------------------------------------------------------- native vs numba
 
 
 def _kernels():
@@ -308,8 +327,8 @@ def _kernels():
 
 
 @SETTINGS
-@given(st.lists(texts | st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join), max_size=8), st.booleans(),
-       st.integers(1, 20))
+@given(st.lists(texts | st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join), max_size=8),
+       st.booleans(), st.integers(1, 20))
 def test_native_scanner_equals_numba(batch, tag, cap):
     native, dispatcher = _kernels()
     buf, starts, ends = _encode(batch)

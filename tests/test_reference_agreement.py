@@ -15,9 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import reference_visual_rft as ref  # noqa: E402
-from corpus import make_corpus  # noqa: E402
-
 import vreward  # noqa: E402
+from corpus import make_corpus  # noqa: E402
 
 
 @pytest.fixture(scope="module")

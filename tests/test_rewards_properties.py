@@ -13,7 +13,8 @@ FRAGMENTS = ["<think>", "</think>", "<answer>", "</answer>", "[", "]", "{", "}",
 texts = st.one_of(st.text(max_size=300), st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join))
 completions = st.one_of(texts, st.lists(st.fixed_dictionaries({"role": st.just("assistant"), "content": texts}),
                                         min_size=1, max_size=2), st.none(), st.integers())
-SOLUTION = "<answer>[{'Position': [10, 20, 300, 400], 'Confidence': 1}, {'Position': [5, 5, 50, 50], 'Confidence': 1}]</answer>"
+SOLUTION = ("<answer>[{'Position': [10, 20, 300, 400], 'Confidence': 1}, "
+            "{'Position': [5, 5, 50, 50], 'Confidence': 1}]</answer>")
 
 
 @settings(max_examples=300, deadline=None)

@@ -6,8 +6,8 @@ on-disk cache: importing numba, building its typing and lowering registries, and
 needs none of that: it is compiled without numba's runtime (``_nrt=False``) and with the numpy error model, so
 it allocates nothing, raises nothing and calls nothing but libm.
 
-So on first use this module compiles it once through numba, adds a C entry point taking a single array of int64
-words (pointers, shapes and scalars), and writes the resulting object code next to numba's cache. Later
+So on first use this module compiles it once through numba, adds a C entry point taking a single array of
+int64 words (pointers, shapes and scalars), and writes the resulting object code next to numba's cache. Later
 processes load that object with llvmlite's MCJIT (no numba import) and call it through ctypes, which also
 releases the GIL while it runs. The cache key covers the sources of ``_scan.py`` and this file, the numba and
 llvmlite versions, the host CPU and the relevant ``NUMBA_*`` settings.
@@ -73,7 +73,9 @@ def _dispatcher() -> Callable[..., int]:
 
 
 def _native_or_none() -> Callable[..., int] | None:
-    if os.environ.get("VREWARD_NATIVE", "1") == "0" or os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+    if os.environ.get("VREWARD_NATIVE", "1") == "0":
+        return None
+    if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         return None
     if sys.byteorder != "little" or struct.calcsize("P") != 8 or not sys.platform.startswith("linux"):
         return None
@@ -100,6 +102,16 @@ def _llvm():
     ll.initialize_native_target()
     ll.initialize_native_asmprinter()
     return ll
+
+
+def _target_machine(ll):
+    """A target machine set up like numba's JIT one (host CPU and features, its relocation model)."""
+    target = ll.Target.from_triple(ll.get_process_triple())
+    arch = target.name
+    reloc = "static" if arch.startswith("x86") else ("pic" if arch.startswith("ppc") else "default")
+    return target.create_target_machine(cpu=ll.get_host_cpu_name(),
+                                        features=ll.get_host_cpu_features().flatten(), opt=3, reloc=reloc,
+                                        codemodel="jitdefault", jit=True)
 
 
 def _cache_key() -> str:
@@ -129,7 +141,10 @@ def _cache_paths(key: str) -> list[Path]:
     dirs = [_HERE / "__pycache__"]
     if os.environ.get("NUMBA_CACHE_DIR"):
         dirs.append(Path(os.environ["NUMBA_CACHE_DIR"]) / "vreward")
-    dirs.append(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vreward")
+    try:
+        dirs.append(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vreward")
+    except RuntimeError:  # no home directory
+        pass
     return [d / name for d in dirs]
 
 
@@ -175,10 +190,7 @@ def _load(data: bytes, key: str) -> Callable[..., int]:
             if not address:
                 raise RuntimeError(f"unresolved symbol {name!r}")
             ll.add_symbol(name, address)
-    target = ll.Target.from_triple(ll.get_process_triple())
-    tm = target.create_target_machine(cpu=ll.get_host_cpu_name(), features=ll.get_host_cpu_features().flatten(),
-                                      opt=3, reloc="static", codemodel="jitdefault", jit=True)
-    engine = ll.create_mcjit_compiler(ll.parse_assembly(""), tm)
+    engine = ll.create_mcjit_compiler(ll.parse_assembly(""), _target_machine(ll))
     engine.add_object_file(ll.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     address = engine.get_function_address(head["symbol"])
@@ -200,7 +212,8 @@ def _wrap(entry: Callable[[int], int], spec: Sequence[tuple[str, int]]) -> Calla
             if ndim == 0:
                 words.append(int(a))
                 continue
-            if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim and a.flags.c_contiguous):
+            if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim
+                    and a.flags.c_contiguous):
                 raise TypeError(f"expected a C-contiguous {dtype} array of {ndim} dimensions")
             words.append(a.ctypes.data)
             words.extend(a.shape)
@@ -233,7 +246,8 @@ def _compile_object() -> tuple[bytes, str]:
     from vreward import _scan
 
     ll = _llvm()
-    numba_types = {"u1": types.uint8, "i1": types.int8, "i8": types.int64, "f8": types.float64, "b1": types.boolean}
+    numba_types = {"u1": types.uint8, "i1": types.int8, "i8": types.int64, "f8": types.float64,
+                   "b1": types.boolean}
     sig = tuple(numba_types[code] if ndim == 0 else types.Array(numba_types[code], ndim, "C")
                 for code, ndim in SCAN_INTO_ARGS)
     options = dict(_scan.JIT_OPTIONS, cache=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -270,8 +284,8 @@ def _compile_object() -> tuple[bytes, str]:
                 strides.insert(0, stride)
                 stride = builder.mul(stride, shape[d])
             array = ctx.make_array(ty)(ctx, builder)
-            populate_array(array, data=data, shape=shape, strides=strides, itemsize=ir.Constant(i64, itemsize),
-                           meminfo=None)
+            populate_array(array, data=data, shape=shape, strides=strides,
+                           itemsize=ir.Constant(i64, itemsize), meminfo=None)
             args.append(array._getvalue())
         elif isinstance(ty, types.Boolean):
             args.append(builder.icmp_unsigned("!=", word(), ir.Constant(i64, 0)))
@@ -290,9 +304,7 @@ def _compile_object() -> tuple[bytes, str]:
         if not gv.is_declaration:
             gv.linkage = "internal"
     linked.verify()
-    target = ll.Target.from_triple(ll.get_process_triple())
-    tm = target.create_target_machine(cpu=ll.get_host_cpu_name(), features=ll.get_host_cpu_features().flatten(),
-                                      opt=3, reloc="static", codemodel="jitdefault", jit=True)
+    tm = _target_machine(ll)
     pb = ll.create_pass_builder(tm, ll.create_pipeline_tuning_options(speed_level=2))
     pm = ll.create_new_module_pass_manager()
     pm.add_global_dead_code_eliminate_pass()
@@ -322,16 +334,18 @@ def _elf_undefined_symbols(obj: bytes) -> list[str]:
 
 
 _SAMPLES = (
-    "<think>x</think><answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {\"position\": [5.5,6,7,8]}]</answer>",
-    "<think>a</think>\n<answer>```json\n[{\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\", \"score\": 1e-3}]\n```"
+    "<think>x</think><answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {\"position\": [5.5,6,7,8]}]"
     "</answer>",
+    "<think>a</think>\n<answer>```json\n[{\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\", "
+    "\"score\": 1e-3}]\n```</answer>",
     "<answer>{\"cat\": [[1,2,3,4],[5,6,7,8]], \"dog\": [9,10,11,12]}</answer>",
     "<answer><|object_ref_start|>a man<|object_ref_end|><|box_start|>(1,2),(30,40)<|box_end|></answer>",
     "<answer>[0.1, 0.2, 0.3, 0.4] and 1, 2, 3, 4 and [5, 6] and [1,2,3]</answer>",
     "<answer>[nan, 1, 2, 3], [1e999, 1, 2, 3], [12345678901234567890123, -1.7976931348623157e308, 0, .5e-3]",
     "<answer>No Objects</answer>", "<answer>[]</answer>", "<answer>  </answer>", "no tags", "",
     "<answer>" + "[" * 70 + "</answer>", "<answer>[{'Position': [1,2,3,4], 'Conf",
-    "<think>\u2003</think>\u3000<answer>[\\{'Position': [1, 2, 3, 4], 'Confidence': '0.5', 'label': 'men's shoe'\\}]",
+    "<think>\u2003</think>\u3000<answer>[\\{'Position': [1, 2, 3, 4], 'Confidence': '0.5', "
+    "'label': 'men's shoe'\\}]",
 )
 
 

@@ -28,7 +28,8 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = QW
     if min(height, width) <= 0:
         raise ValueError(f"image size must be positive, got height={height}, width={width}")
     if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+        ratio = max(height, width) / min(height, width)
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {ratio}")
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:

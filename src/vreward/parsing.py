@@ -226,7 +226,7 @@ def _unescape(match: re.Match) -> str:
 
 
 def _clean_label(s: str) -> str | None:
-    """A label as written, without surrounding quotes and spaces, with JSON / Python string escapes decoded."""
+    """A label as written, without enclosing quotes and spaces, with JSON / Python string escapes decoded."""
     s = s.strip()
     while len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
         s = s[1:-1].strip()

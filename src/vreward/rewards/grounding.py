@@ -9,7 +9,7 @@ import numpy as np
 from vreward.parsing import ParsedBatch
 from vreward.reasons import ZeroReason
 from vreward.rewards.base import Reward, RewardBatch, parse_reasons
-from vreward.rewards.detection import warn_frames, _ground_truth_in_model_frame
+from vreward.rewards.detection import _ground_truth_in_model_frame, warn_frames
 from vreward.rewards.settings import GroundingSettings
 from vreward.solution import parse_solutions
 
