@@ -295,3 +295,19 @@ def test_import_does_not_load_numba():
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_out_buffer_is_filled_and_validated():
+    import pytest
+
+    from vreward import box_giou, box_iou
+
+    a = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]])
+    out = np.full((2, 2), -7.0)
+    assert box_iou(a, a, out=out) is out
+    np.testing.assert_array_equal(out, box_iou(a, a))
+    assert box_giou(a, a, out=out) is out
+    with pytest.raises(ValueError, match="out"):
+        box_iou(a, a, out=np.empty((2, 3)))
+    with pytest.raises(ValueError, match="out"):
+        box_iou(a, a, out=np.empty((2, 2), dtype=np.float32))
