@@ -53,3 +53,15 @@ class ZeroReason(str, Enum):
     SEVERAL_CLASSES = "several_classes"  # classification answer names more than one class
     CONFIDENCE = "confidence"  # confidences were exactly wrong (1.0 on misses, 0.0 on matches)
     NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
+
+
+# Reasons as small integer codes (0: no reason, the score is positive), so that rewards set them with array
+# operations and build strings only when asked.
+REASON_NAMES: tuple[str | None, ...] = (
+    None,
+    *(r.value for r in PARSE_REASONS if not r.usable),
+    *(z.value for z in ZeroReason),
+)
+REASON_CODE: dict[str | None, int] = {name: i for i, name in enumerate(REASON_NAMES)}
+# Reason code of each parse status code (usable statuses have none).
+PARSE_REASON_CODES: tuple[int, ...] = tuple(REASON_CODE[None if r.usable else r.value] for r in PARSE_REASONS)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 
 from vreward.parsing import ParsedBatch, ParsedCompletion, completion_text, parse_texts
+from vreward.reasons import PARSE_REASON_CODES, REASON_NAMES
 from vreward.rewards.settings import RewardSettings
+
+_PARSE_REASON_CODES = np.array(PARSE_REASON_CODES, np.int8)
 
 
 class FrameMismatchWarning(UserWarning):
@@ -19,11 +23,18 @@ class FrameMismatchWarning(UserWarning):
 
 @dataclass(frozen=True)
 class RewardBatch:
-    """Scores of a batch and, for every row scored 0 (or its minimum), the reason why."""
+    """Scores of a batch and, for every row scored 0 (or its minimum), the reason why.
+
+    ``codes`` index ``vreward.reasons.REASON_NAMES`` (0: no reason); ``reasons`` spells them out.
+    """
 
     scores: np.ndarray
-    reasons: list[str | None]
+    codes: np.ndarray
     parsed: ParsedBatch
+
+    @cached_property
+    def reasons(self) -> list[str | None]:
+        return [REASON_NAMES[c] for c in self.codes.tolist()]
 
 
 @dataclass(frozen=True)
@@ -58,9 +69,8 @@ class Reward:
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         result = self.score(completions, **kwargs)
         log_metric = kwargs.get("log_metric")
-        if callable(log_metric) and len(result.reasons):
-            failed = np.fromiter((r is not None for r in result.reasons), bool, len(result.reasons))
-            log_metric(f"{self.__name__}/zero_reasons_frac", float(failed.mean()))
+        if callable(log_metric) and len(result.codes):
+            log_metric(f"{self.__name__}/zero_reasons_frac", float((result.codes != 0).mean()))
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
             log_extra(f"{self.__name__}_reason", [r or "" for r in result.reasons])
@@ -70,8 +80,8 @@ class Reward:
         """Score a batch; returns scores as an array and the reason of every zero."""
         parsed = parse_texts([completion_text(c) for c in completions],
                              require_answer_tag=self.settings.require_answer_tag)
-        scores, reasons = self._score(parsed, kwargs)
-        return RewardBatch(scores=scores, reasons=reasons, parsed=parsed)
+        scores, codes = self._score(parsed, kwargs)
+        return RewardBatch(scores=scores, codes=codes, parsed=parsed)
 
     def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
         """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""
@@ -79,7 +89,8 @@ class Reward:
         return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
                 for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and reason codes of a parsed batch."""
         raise NotImplementedError
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
@@ -91,9 +102,6 @@ class Reward:
             warnings.warn(f"{self.__name__}: {message}", FrameMismatchWarning, stacklevel=4)
 
 
-def parse_reasons(parsed: ParsedBatch) -> list[str | None]:
-    """Per row: the parse failure's reason value, or None when the row is usable."""
-    from vreward.reasons import PARSE_REASONS
-
-    names = [r.value for r in PARSE_REASONS]
-    return [None if code <= 1 else names[code] for code in parsed.status.tolist()]
+def parse_reason_codes(parsed: ParsedBatch) -> np.ndarray:
+    """Per row: the reason code of a parse failure, 0 where the row is usable."""
+    return _PARSE_REASON_CODES[parsed.status]

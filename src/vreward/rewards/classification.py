@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from vreward.parsing import ParsedBatch
-from vreward.reasons import ParseReason, ZeroReason
+from vreward.reasons import REASON_CODE, ParseReason, ZeroReason
 from vreward.rewards.base import Reward
 from vreward.rewards.settings import ClassificationSettings
 from vreward.solution import solution_answers
@@ -62,12 +62,12 @@ class AccuracyReward(Reward):
     default_name = "accuracy_reward"
     settings: ClassificationSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         truths = solution_answers(kwargs.get("solution"), len(parsed))
         classes = self.settings.classes
         exact = self.settings.match == "exact"
         scores = np.zeros(len(parsed))
-        reasons: list[str | None] = []
+        reasons: list[str | None] = []  # spelled out per row here: answers are compared in Python anyway
         for i, truth in enumerate(truths):
             answer = parsed.answer(i)
             if answer is None:
@@ -84,4 +84,4 @@ class AccuracyReward(Reward):
                 reasons.append(None)
             else:
                 reasons.append(ZeroReason.WRONG_CLASS.value)
-        return scores, reasons
+        return scores, np.array([REASON_CODE[r] for r in reasons], np.int8)

@@ -10,8 +10,8 @@ import numpy as np
 
 from vreward.frames import SIZED_FRAMES, convert_boxes, frame_extent, image_sizes
 from vreward.parsing import ParsedBatch
-from vreward.reasons import ZeroReason
-from vreward.rewards.base import Reward, RewardBatch, parse_reasons
+from vreward.reasons import REASON_CODE, ZeroReason
+from vreward.rewards.base import Reward, RewardBatch, parse_reason_codes
 from vreward.rewards.frame_check import check_frames
 from vreward.rewards.settings import DetectionSettings
 from vreward.solution import GroundTruth, parse_solutions
@@ -123,21 +123,23 @@ def _norm_label(label: str | None) -> str | None:
     return " ".join(label.lower().replace("_", " ").replace("-", " ").split()) or None
 
 
-def _empty_cases(parsed: ParsedBatch, match: DetectionMatch, scores: np.ndarray) -> list[str | None]:
-    """Apply the no-ground-truth rules and collect the reason of every zero."""
-    reasons = parse_reasons(parsed)
+_BOXES_ON_EMPTY = REASON_CODE[ZeroReason.BOXES_ON_EMPTY.value]
+_MISSED_OBJECTS = REASON_CODE[ZeroReason.MISSED_OBJECTS.value]
+
+
+def _empty_cases(parsed: ParsedBatch, match: DetectionMatch, scores: np.ndarray, otherwise: ZeroReason) -> np.ndarray:
+    """Apply the no-ground-truth rules; returns the reason code of every zero (``otherwise`` for the rest)."""
+    codes = parse_reason_codes(parsed)
     no_gt = match.n_gt == 0
     empty = parsed.explicit_empty
     scores[no_gt & empty] = 1.0
     scores[no_gt & ~empty] = 0.0
     scores[~parsed.usable] = 0.0
     scores[~no_gt & empty] = 0.0
-    for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
-        if no_gt[i]:
-            reasons[i] = ZeroReason.BOXES_ON_EMPTY.value
-        elif empty[i]:
-            reasons[i] = ZeroReason.MISSED_OBJECTS.value
-    return reasons
+    zero = parsed.usable & (scores <= 0.0)
+    codes[zero] = np.where(no_gt[zero], _BOXES_ON_EMPTY,
+                           np.where(empty[zero], _MISSED_OBJECTS, REASON_CODE[otherwise.value]))
+    return codes
 
 
 class IoUReward(Reward):
@@ -146,18 +148,14 @@ class IoUReward(Reward):
     default_name = "iou_reward"
     settings: DetectionSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         m = match_detections(parsed, kwargs, self.settings, self)
         # summed in matching order, as the reference does, so that equal inputs give equal bits
         iou_sum = np.bincount(m.rows[m.order], weights=m.iou[m.order], minlength=len(parsed))
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
-        reasons = _empty_cases(parsed, m, scores)
-        for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
-            if reasons[i] is None:
-                reasons[i] = ZeroReason.NO_MATCH.value
-        return scores, reasons
+        return scores, _empty_cases(parsed, m, scores, ZeroReason.NO_MATCH)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return _match_details(result, i)
@@ -169,7 +167,7 @@ class ConfidenceReward(Reward):
     default_name = "confidence_reward"
     settings: DetectionSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         m = match_detections(parsed, kwargs, self.settings, self)
         c = np.where(np.isnan(parsed.confidences), self.settings.missing_confidence, parsed.confidences)
         c = np.clip(c, 0.0, 1.0)
@@ -177,11 +175,7 @@ class ConfidenceReward(Reward):
         kept = m.order[m.keep[m.order]]
         total = np.bincount(m.rows[kept], weights=per_box[kept], minlength=len(parsed))
         scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
-        reasons = _empty_cases(parsed, m, scores)
-        for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
-            if reasons[i] is None:
-                reasons[i] = ZeroReason.CONFIDENCE.value
-        return scores, reasons
+        return scores, _empty_cases(parsed, m, scores, ZeroReason.CONFIDENCE)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return _match_details(result, i)

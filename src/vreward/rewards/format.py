@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 
 from vreward.parsing import ParsedBatch
-from vreward.reasons import ParseReason, ZeroReason
+from vreward.reasons import PARSE_REASONS, REASON_CODE, ParseReason, ZeroReason
 from vreward.rewards.base import Reward
 from vreward.rewards.settings import FormatSettings
+
+_NOT_TEXT_STATUS = PARSE_REASONS.index(ParseReason.NOT_TEXT)
 
 
 class FormatReward(Reward):
@@ -18,9 +20,9 @@ class FormatReward(Reward):
     default_name = "format_reward"
     settings: FormatSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         scores = parsed.format_ok.astype(np.float64)
-        not_text = ParseReason.NOT_TEXT.value
-        reasons = [None if ok else (not_text if t is None else ZeroReason.FORMAT.value)
-                   for ok, t in zip(parsed.format_ok.tolist(), parsed.texts)]
-        return scores, reasons
+        not_text = parsed.status == parsed.status.dtype.type(_NOT_TEXT_STATUS)
+        codes = np.where(parsed.format_ok, 0, np.where(not_text, REASON_CODE[ParseReason.NOT_TEXT.value],
+                                                       REASON_CODE[ZeroReason.FORMAT.value])).astype(np.int8)
+        return scores, codes

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from vreward.parsing import ParsedBatch
-from vreward.reasons import ZeroReason
-from vreward.rewards.base import Reward, RewardBatch, parse_reasons
+from vreward.reasons import REASON_CODE, ZeroReason
+from vreward.rewards.base import Reward, RewardBatch, parse_reason_codes
 from vreward.rewards.detection import _ground_truth_in_model_frame, warn_frames
 from vreward.rewards.settings import GroundingSettings
 from vreward.solution import parse_solutions
@@ -24,7 +24,7 @@ class GIoUReward(Reward):
     default_name = "giou_reward"
     settings: GroundingSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         from vreward.matching import paired_best
 
         n = len(parsed)
@@ -37,18 +37,15 @@ class GIoUReward(Reward):
         _, giou = paired_best(first, has_pred, gt_boxes, gt.offsets)
         top = 2.0 if self.settings.scale == "paper" else 1.0
         scores = np.nan_to_num((giou + 1.0) * (top / 2.0), nan=0.0)
-        reasons = parse_reasons(parsed)
+        codes = parse_reason_codes(parsed)
         no_gt = gt.counts == 0
         scores[no_gt] = np.where(parsed.explicit_empty[no_gt], top, 0.0)
         scores[~parsed.usable] = 0.0
-        for i in np.flatnonzero(parsed.usable & (scores <= 0.0)).tolist():
-            if no_gt[i]:
-                reasons[i] = ZeroReason.BOXES_ON_EMPTY.value
-            elif parsed.explicit_empty[i]:
-                reasons[i] = ZeroReason.MISSED_OBJECTS.value
-            else:
-                reasons[i] = ZeroReason.NO_OVERLAP.value
-        return scores, reasons
+        zero = parsed.usable & (scores <= 0.0)
+        codes[zero] = np.where(no_gt[zero], REASON_CODE[ZeroReason.BOXES_ON_EMPTY.value],
+                               np.where(parsed.explicit_empty[zero], REASON_CODE[ZeroReason.MISSED_OBJECTS.value],
+                                        REASON_CODE[ZeroReason.NO_OVERLAP.value]))
+        return scores, codes
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return {"n_predicted_boxes": int(result.parsed.counts[i])}
