@@ -5,10 +5,6 @@ Every case asserts the boxes (coordinates, confidence, label, in order), the rea
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -466,28 +462,32 @@ def test_reason_codes_match_the_scanner():
 
 
 def test_scratch_shapes_match_the_scanner():
-    from vreward import _native, _scan, parsing
+    from vreward import _scan, parsing
 
     assert tuple(shape for shape, _ in parsing._SCRATCH) == _scan.SCRATCH_SHAPES
-    assert len(_native.SCAN_INTO_ARGS) == _scan.scan_into.py_func.__code__.co_argcount
+
+
+def _kernel_args(arr, starts, ends, cap):
+    """Arguments of vreward._scan.scan_into for a batch, with room for ``cap`` boxes."""
+    from vreward import parsing
+
+    n = len(starts)
+    return [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS,
+            *parsing._TAGS, 0,
+            np.zeros(n, np.bool_), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_),
+            np.zeros(n, np.int8), np.zeros((n, 5), np.int64), np.zeros(n + 1, np.int64),
+            np.zeros((cap, 4)), np.zeros(cap), np.zeros(cap, np.int64), np.zeros(cap, np.int64),
+            np.zeros((cap, 5, 2), np.int64), np.zeros(cap, np.bool_),
+            *[np.zeros(shape, dtype) for shape, dtype in parsing._SCRATCH]]
 
 
 def test_scanner_refuses_arrays_that_are_too_small():
-    from vreward import _native
+    from vreward._scan import scan_into as kernel
 
     texts = [wrap("[1, 2, 3, 4]")]
     buf, starts, ends = _encode(texts)
     arr = np.frombuffer(buf, np.uint8)
-    kernel = _native.scan_kernel()
-    from vreward import parsing
-
-    args = [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS,
-            *parsing._TAGS, 0,
-            np.zeros(1, np.bool_), np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.bool_),
-            np.zeros(1, np.int8), np.zeros((1, 5), np.int64), np.zeros(2, np.int64),
-            np.zeros((4, 4)), np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64),
-            np.zeros((4, 5, 2), np.int64), np.zeros(4, np.bool_),
-            *[np.zeros(shape, dtype) for shape, dtype in parsing._SCRATCH]]
+    args = _kernel_args(arr, starts, ends, cap=4)
     assert kernel(*args) == 1
     small = list(args)
     small[-6] = np.zeros((10, 34), np.int64)  # LI shallower than the depth limit
@@ -497,46 +497,3 @@ def test_scanner_refuses_arrays_that_are_too_small():
     assert kernel(*bad_ends) == -1
 
 
-def _native_available() -> bool:
-    from vreward import _native
-
-    return _native.scan_kernel() is not _native._dispatcher()
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the native object cache is Linux-only")
-def test_native_kernel_matches_the_numba_dispatcher():
-    from vreward import _native
-
-    if not _native_available():
-        pytest.skip("native scanner unavailable here")
-    texts = list(_native._SAMPLES) + [wrap("[1, 2, 3, 4], " * 50), None, "x" * 1000]
-    buf, starts, ends = _encode(texts)
-    arr = np.frombuffer(buf, np.uint8)
-    for tag in (True, False):
-        ours = _scan_arrays(arr, starts, ends, tag, _native.scan_kernel(), cap=2)
-        ref = _scan_arrays(arr, starts, ends, tag, _native._dispatcher())
-        for a, b in zip(ours, ref, strict=True):
-            np.testing.assert_array_equal(a, b)
-    with pytest.raises(TypeError):
-        _native.scan_kernel()(*([np.zeros(3, np.float32)] * len(_native.SCAN_INTO_ARGS)))
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the native object cache is Linux-only")
-def test_first_call_does_not_import_numba():
-    """With the object cache warm, parsing in a fresh process neither imports numba nor compiles anything."""
-    if not _native_available():
-        pytest.skip("native scanner unavailable here")
-    code = ("import sys, vreward; p = vreward.parse_completion('<answer>[1, 2, 3, 4]</answer>'); "
-            "print(p.boxes[0].xyxy, 'numba' in sys.modules, 'scipy' in sys.modules)")
-    env = {k: v for k, v in os.environ.items() if k != "VREWARD_NATIVE"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert out.stdout.strip() == "(1.0, 2.0, 3.0, 4.0) False False"
-
-
-def test_numba_fallback_gives_the_same_results():
-    code = ("import sys, vreward; p = vreward.parse_completion(\"<think>a</think><answer>"
-            "[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}]</answer>\"); "
-            "print(p.boxes, p.reason.value, 'numba' in sys.modules)")
-    env = dict(os.environ, VREWARD_NATIVE="0")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert out.stdout.strip() == "(Box(x1=1.0, y1=2.0, x2=3.0, y2=4.0, confidence=0.9, label=None),) ok True"

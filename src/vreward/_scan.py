@@ -1,14 +1,19 @@
 """One-pass byte scanner: finds the format, the answer block and the boxes of every completion of a batch.
 
-All completions of a batch are UTF-8 encoded into one ``uint8`` buffer; :func:`scan_batch` walks it once, with
+All completions of a batch are UTF-8 encoded into one ``uint8`` buffer; :func:`scan_into` walks it once, with
 no Python objects inside the loop. The grammar it reads is documented in ``docs/parsing.md``; in short it is a
 tolerant JSON / Python-literal reader that only keeps what it can turn into boxes:
 
 * number lists of length 4 (``[x1, y1, x2, y2]``, at any nesting depth) are boxes;
 * ``(x1,y1),(x2,y2)`` (two parenthesised points next to each other) is a box;
 * a box that is the value of a key inside ``{...}`` takes that object's confidence and label fields;
-* a box inside a list that is the value of an unknown key (``{"cat": [[...], ...]}``) takes the key as label;
-* bare ``x1,y1,x2,y2`` outside any bracket is a box.
+* a box (or a list of boxes) that is the value of an unknown key (``{"cat": [[...], ...], "dog": [...]}``)
+  takes the key as label;
+* bare ``x1,y1,x2,y2`` outside any bracket is a box (a line break ends a run of four numbers).
+
+At the end of the answer, brackets still open are read as if closed when ``</answer>`` was written (the model
+forgot them); without ``</answer>`` the generation was cut, and the item being written is counted once as
+truncated. A non-finite confidence counts as none.
 
 Numbers are converted exactly (Clinger's fast path: at most 2**53 mantissa and a power of ten up to 22); any
 other number is flagged ``slow`` and re-parsed by Python's ``float`` from its byte span, so the result always
@@ -17,8 +22,7 @@ digits of the rounding threshold), so a box is dropped as non-finite exactly whe
 
 The entry point :func:`scan_into` allocates nothing (every kernel is compiled without numba's runtime,
 ``_nrt=False``): the caller passes the output and scratch arrays, and the scan stops at the first row whose
-boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``). That also lets
-:mod:`vreward._native` load the compiled kernel from an object-code cache without importing numba.
+boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``).
 """
 
 from __future__ import annotations

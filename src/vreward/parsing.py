@@ -13,6 +13,7 @@ and read by one numba scan (:mod:`vreward._scan`), linear in the text's length.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -269,17 +270,25 @@ _SCRATCH = (((65, 34), np.int64), ((65, 9), np.float64), ((16,), np.float64), ((
             ((10,), np.float64), ((5,), np.int64))
 
 
+_LOCAL = threading.local()
+
+
+def _scratch() -> list[np.ndarray]:
+    """This thread's scratch arrays (the scanner initialises what it reads, so they are reused)."""
+    scratch = getattr(_LOCAL, "scratch", None)
+    if scratch is None:
+        scratch = _LOCAL.scratch = [np.empty(shape, dtype) for shape, dtype in _SCRATCH]
+    return scratch
+
+
 def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_answer_tag: bool,
-                 kernel: Any = None, cap: int | None = None) -> tuple:
+                 cap: int | None = None) -> tuple:
     """Run the scanner over a whole batch: per-row and per-box arrays (see ``vreward._scan.scan_into``).
 
     The kernel allocates nothing: the arrays are made here with room for ``cap`` boxes (4 per row), and when a
     row does not fit the scan stops there, the box arrays grow and the scan resumes at that row.
     """
-    if kernel is None:
-        from vreward._native import scan_kernel
-
-        kernel = scan_kernel()
+    from vreward._scan import scan_into
     n = len(starts)
     rows = (np.zeros(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.bool_),
             np.zeros(n, np.int8), np.zeros((n, 5), np.int64), np.zeros(n + 1, np.int64))
@@ -287,10 +296,10 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
     cap = max(16, 4 * n) if cap is None else max(1, cap)
     per_box = [np.empty((cap, 4), np.float64), np.empty(cap, np.float64), np.empty(cap, np.int64),
                np.empty(cap, np.int64), np.empty((cap, 5, 2), np.int64), np.empty(cap, np.bool_)]
-    scratch = [np.empty(shape, dtype) for shape, dtype in _SCRATCH]
+    scratch = _scratch()
     row = 0
     while True:
-        done = kernel(arr, starts, ends, bool(require_answer_tag), _KW_BYTES, _KW_OFFSETS, _KW_CLASS, *_TAGS,
+        done = scan_into(arr, starts, ends, bool(require_answer_tag), _KW_BYTES, _KW_OFFSETS, _KW_CLASS, *_TAGS,
                       row, *rows, *per_box, *scratch)
         if done == n:
             break
