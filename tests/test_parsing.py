@@ -472,7 +472,7 @@ def _kernel_args(arr, starts, ends, cap):
     from vreward import parsing
 
     n = len(starts)
-    return [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS,
+    return [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS, parsing._KW_FIRST,
             *parsing._TAGS, 0,
             np.zeros(n, np.bool_), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_),
             np.zeros(n, np.int8), np.zeros((n, 5), np.int64), np.zeros(n + 1, np.int64),
@@ -497,3 +497,20 @@ def test_scanner_refuses_arrays_that_are_too_small():
     assert kernel(*bad_ends) == -1
 
 
+
+
+def test_batch_text_extraction_equals_the_per_item_rule():
+    from vreward.parsing import completion_text, completion_texts
+
+    batches = [
+        ["a", "b"],
+        [[{"role": "assistant", "content": "x"}], [{"content": "y"}]],
+        [[{"role": "assistant", "content": "x"}], [{"role": "user", "content": "y"}]],
+        [[{"role": "assistant", "content": [{"type": "text", "text": "x"}]}]],
+        [[{"role": "assistant"}], [{"role": "assistant", "content": "y"}]],
+        [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "z"}]],
+        ["s", [{"role": "assistant", "content": "t"}], None, 3],
+        [],
+    ]
+    for batch in batches:
+        assert completion_texts(batch) == [completion_text(c) for c in batch], batch

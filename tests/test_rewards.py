@@ -259,3 +259,17 @@ def test_every_zero_has_a_reason():
     for r in (iou_reward, confidence_reward, format_reward, giou_reward):
         for d in r.explain(completions, solution=sol):
             assert (d.score > 0) == (d.reason is None), (r.__name__, d)
+
+
+def test_repeated_solutions_are_parsed_once_and_laid_out_per_row():
+    # GRPO repeats each prompt's solution once per generation
+    sol_a = '[{"bbox_2d": [0, 0, 10, 10], "label": "cat"}, {"bbox_2d": [20, 20, 30, 30], "label": "dog"}]'
+    sol_b = "[5, 5, 15, 15]"
+    solutions = [sol_a, sol_b, sol_a, sol_b, sol_a]
+    gt = vreward.parse_solutions(solutions)
+    assert gt.counts.tolist() == [2, 1, 2, 1, 2]
+    assert gt.boxes[gt.offsets[4]:gt.offsets[5]].tolist() == [[0, 0, 10, 10], [20, 20, 30, 30]]
+    assert gt.labels == ["cat", "dog", None, "cat", "dog", None, "cat", "dog"]
+    assert len(gt.parsed) == 2
+    with pytest.raises(SolutionError, match=r"solution row 3: "):
+        vreward.parse_solutions([sol_a, sol_b, sol_a, "[1, 2]", "[1, 2]"])

@@ -160,9 +160,18 @@ def _lower(c):
 
 
 @njit(**JIT_OPTIONS)
-def _key_class(buf, ks, ke, kw_bytes, kw_offsets, kw_class):
-    """Class of the key ``buf[ks:ke]``: compared ASCII-case-insensitively with '_', '-' and spaces dropped."""
-    for k in range(kw_offsets.shape[0] - 1):
+def _key_class(buf, ks, ke, kw_bytes, kw_offsets, kw_class, kw_first):
+    """Class of the key ``buf[ks:ke]``: compared ASCII-case-insensitively with '_', '-' and spaces dropped.
+
+    Keywords are sorted by first letter; ``kw_first[c]:kw_first[c + 1]`` are those starting with byte ``c``.
+    """
+    f = ks
+    while f < ke and (buf[f] == 95 or buf[f] == 45 or buf[f] == 32):
+        f += 1
+    if f == ke:
+        return KEY_OTHER
+    c = _lower(buf[f])
+    for k in range(kw_first[c], kw_first[c + 1]):
         a = kw_offsets[k]
         b = kw_offsets[k + 1]
         i = ks
@@ -783,7 +792,7 @@ def _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf, l
 
 
 @njit(**JIT_OPTIONS)
-def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI, PT,
+def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, LF, TF, TI, PT,
               boxes, conf, lab_s, lab_e, spans, slow, nb, counts):
     """Extract the boxes of the answer text ``buf[s:e]`` into the output arrays from row ``nb``.
 
@@ -833,7 +842,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
                 if top == 0:
                     nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
                                      TF, TI, ref_s, ref_e)
-                keyc = _key_class(buf, ws, j, kw_bytes, kw_offsets, kw_class)
+                keyc = _key_class(buf, ws, j, kw_bytes, kw_offsets, kw_class, kw_first)
                 nb = _set_key(LI, LF, top, ws, j, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
                               ref_s, ref_e)
                 i = k2 + 1
@@ -865,7 +874,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI,
                 nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
                                  TF, TI, ref_s, ref_e)
             if k2 < e and buf[k2] == 58:
-                keyc = _key_class(buf, cs, ce, kw_bytes, kw_offsets, kw_class)
+                keyc = _key_class(buf, cs, ce, kw_bytes, kw_offsets, kw_class, kw_first)
                 nb = _set_key(LI, LF, top, cs, ce, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
                               ref_s, ref_e)
                 i = k2 + 1
@@ -999,7 +1008,7 @@ def _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, of
 
 
 @njit(**JIT_OPTIONS)
-def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, think_open, think_close,
+def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, kw_first, think_open, think_close,
               answer_open, answer_close, row0, fmt, a_s, a_e, a_closed, status, row_counts, offsets,
               boxes, conf, lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
     """Scan the completions ``buf[starts[r]:ends[r]]`` for rows ``r >= row0`` into caller-owned arrays.
@@ -1048,7 +1057,7 @@ def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, th
             continue
         for t in range(5):
             counts[t] = 0
-        end_nb = _scan_one(buf, rs, re_, closed, kw_bytes, kw_offsets, kw_class, LI, LF, TF, TI, PT,
+        end_nb = _scan_one(buf, rs, re_, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, LF, TF, TI, PT,
                            boxes, conf, lab_s, lab_e, spans, slow, nb, counts)
         offsets[r + 1] = end_nb
         if end_nb > cap:

@@ -111,6 +111,11 @@ def dedup_keep(pred_boxes: ArrayLike, pred_offsets: ArrayLike) -> np.ndarray:
     fn = "dedup_keep"
     boxes = _boxes(pred_boxes, fn, "pred_boxes")
     offsets = _offsets(pred_offsets, boxes.shape[0], fn, "pred_offsets", "pred_boxes")
+    return dedup_arrays(boxes, offsets)
+
+
+def dedup_arrays(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """:func:`dedup_keep` on arrays already validated (contiguous float64 boxes, int64 offsets)."""
     if boxes.shape[0] == 0:
         return np.ones(0, dtype=np.bool_)
     from vreward import _kernels
@@ -178,6 +183,17 @@ def match_batch(
     else:
         act = _vector(active, n_pred, fn, "active", "bool")
 
+    return match_arrays(pb, scores, po, gb, go, threshold, method, pl, gl, use_labels, act)
+
+
+def match_arrays(pb: np.ndarray, scores: np.ndarray, po: np.ndarray, gb: np.ndarray, go: np.ndarray,
+                 threshold: float, method: str, pl: np.ndarray, gl: np.ndarray, use_labels: bool,
+                 act: np.ndarray) -> MatchResult:
+    """:func:`match_batch` on arrays already validated (contiguous float64 / int64 / bool, consistent shapes).
+
+    For callers inside vreward that build the arrays themselves (the rewards), skipping the checks.
+    """
+    n_pred = pb.shape[0]
     if n_pred == 0 or gb.shape[0] == 0:
         return MatchResult(np.full(n_pred, -1, dtype=np.int64), np.zeros(n_pred, dtype=np.float64))
 

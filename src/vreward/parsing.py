@@ -12,6 +12,8 @@ and read by one numba scan (:mod:`vreward._scan`), linear in the text's length.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 import threading
 from collections import OrderedDict
@@ -37,9 +39,11 @@ KEY_CLASSES: dict[int, tuple[str, ...]] = {
 }
 
 _TAGS = tuple(np.frombuffer(t.encode(), np.uint8) for t in ("<think>", "</think>", "<answer>", "</answer>"))
-_KW_BYTES = np.frombuffer("".join(k for ks in KEY_CLASSES.values() for k in ks).encode(), np.uint8)
-_KW_OFFSETS = np.cumsum([0] + [len(k) for ks in KEY_CLASSES.values() for k in ks]).astype(np.int64)
-_KW_CLASS = np.array([c for c, ks in KEY_CLASSES.items() for _ in ks], np.int64)
+_KEYWORDS = sorted((k, c) for c, ks in KEY_CLASSES.items() for k in ks)  # by first letter, for kw_first
+_KW_BYTES = np.frombuffer("".join(k for k, _ in _KEYWORDS).encode(), np.uint8)
+_KW_OFFSETS = np.cumsum([0] + [len(k) for k, _ in _KEYWORDS]).astype(np.int64)
+_KW_CLASS = np.array([c for _, c in _KEYWORDS], np.int64)
+_KW_FIRST = np.searchsorted(np.array([ord(k[0]) for k, _ in _KEYWORDS]), np.arange(257)).astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,33 @@ def completion_text(completion: Any) -> str | None:
     return None
 
 
+_first = operator.itemgetter(0)
+_content = operator.itemgetter("content")
+
+
+def completion_texts(completions: Sequence[Any]) -> list[str | None]:
+    """:func:`completion_text` of every completion of a batch.
+
+    Batches of TRL's usual form (one assistant message with string content per completion) and of plain
+    strings are read with C-level ``map`` calls; anything else goes through :func:`completion_text` per item.
+    """
+    kinds = set(map(type, completions))
+    if kinds == {str}:
+        return list(completions)
+    if kinds == {list} and set(map(len, completions)) == {1}:
+        messages = list(map(_first, completions))
+        if set(map(type, messages)) == {dict}:
+            roles = set(map(dict.get, messages, itertools.repeat("role", len(messages))))
+            if roles <= {"assistant", None}:
+                try:
+                    texts = list(map(_content, messages))
+                except KeyError:
+                    texts = []
+                if set(map(type, texts)) == {str}:
+                    return texts
+    return [completion_text(c) for c in completions]
+
+
 class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 
@@ -140,8 +171,8 @@ class ParsedBatch(Sequence[ParsedCompletion]):
         self.texts = texts
         self._buf = buf
         self._starts = starts
-        not_text = np.fromiter((t is None for t in texts), bool, len(texts))
-        status[not_text] = NOT_TEXT_CODE
+        if None in texts:
+            status[np.fromiter((t is None for t in texts), bool, len(texts))] = NOT_TEXT_CODE
         self.status = status
         if slow.any():
             _exact_numbers(buf, self.boxes, self.confidences, spans, slow)
@@ -259,10 +290,16 @@ def _exact_numbers(buf: bytes, boxes: np.ndarray, conf: np.ndarray, spans: np.nd
 
 
 def _encode(texts: list[str | None]) -> tuple[bytes, np.ndarray, np.ndarray]:
-    encoded = [t.encode("utf-8", "surrogatepass") if t is not None else b"" for t in texts]
-    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+    """All texts as one UTF-8 buffer with each text's byte span (None is an empty text)."""
+    if None in texts:
+        texts = ["" if t is None else t for t in texts]
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    buf = "".join(texts).encode("utf-8", "surrogatepass")
+    if len(buf) != int(lengths.sum()):  # not all ASCII: byte spans differ from character spans
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
     ends = np.cumsum(lengths)
-    return b"".join(encoded), ends - lengths, ends
+    return buf, ends - lengths, ends
 
 
 # Scratch arrays of the scanner (vreward._scan.SCRATCH_SHAPES; the kernel refuses smaller ones).
@@ -299,8 +336,9 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
     scratch = _scratch()
     row = 0
     while True:
-        done = scan_into(arr, starts, ends, bool(require_answer_tag), _KW_BYTES, _KW_OFFSETS, _KW_CLASS, *_TAGS,
-                      row, *rows, *per_box, *scratch)
+        done = scan_into(arr, starts, ends, bool(require_answer_tag), _KW_BYTES, _KW_OFFSETS, _KW_CLASS, _KW_FIRST,
+                         *_TAGS,
+                         row, *rows, *per_box, *scratch)
         if done == n:
             break
         if not row <= done < n:
@@ -349,7 +387,7 @@ def parse_completions(completions: Sequence[Any], *, require_answer_tag: bool = 
     With ``require_answer_tag`` False, a completion without ``<answer>`` is read whole (after ``</think>``
     when there is one), for models that answer without tags.
     """
-    return parse_texts([completion_text(c) for c in completions], require_answer_tag=require_answer_tag)
+    return parse_texts(completion_texts(completions), require_answer_tag=require_answer_tag)
 
 
 def parse_completion(completion: Any, *, require_answer_tag: bool = True) -> ParsedCompletion:

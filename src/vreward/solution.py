@@ -10,6 +10,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,16 +28,30 @@ class SolutionError(ValueError):
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Ground-truth boxes of a batch: row ``i`` owns ``boxes[offsets[i]:offsets[i+1]]``."""
+    """Ground-truth boxes of a batch: row ``i`` owns ``boxes[offsets[i]:offsets[i+1]]``.
+
+    ``parsed`` is the parse of the batch's distinct solution texts (GRPO repeats each prompt's solution once
+    per generation); ``box_source`` maps each box to its row in ``parsed``.
+    """
 
     boxes: np.ndarray
     offsets: np.ndarray
-    labels: list[str | None]
     parsed: ParsedBatch
+    box_source: np.ndarray
 
     @property
     def counts(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.parsed.has_labels
+
+    @cached_property
+    def labels(self) -> list[str | None]:
+        """Label of every box (decoded on first use)."""
+        distinct = self.parsed.labels
+        return [distinct[k] for k in self.box_source.tolist()]
 
 
 def solution_text(solution: Any, row: int) -> str:
@@ -76,22 +91,42 @@ def parse_solutions(solutions: Sequence[Any] | None, n: int | None = None) -> Gr
         raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
     if n is not None and len(solutions) != n:
         raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
-    texts = [s if type(s) is str else solution_text(s, i) for i, s in enumerate(solutions)]
+    if set(map(type, solutions)) <= {str}:
+        texts = list(solutions)
+    else:
+        texts = [s if type(s) is str else solution_text(s, i) for i, s in enumerate(solutions)]
     key = tuple(texts)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
-    parsed = parse_texts(texts, require_answer_tag=False)
-    _validate(parsed, texts)
-    gt = GroundTruth(boxes=parsed.boxes, offsets=parsed.offsets, labels=parsed.labels, parsed=parsed)
+    gt = _parse_distinct(texts)
     _CACHE[key] = gt
     if len(_CACHE) > 8:
         _CACHE.popitem(last=False)
     return gt
 
 
-def _validate(parsed: ParsedBatch, texts: list[str]) -> None:
+def _parse_distinct(texts: list[str]) -> GroundTruth:
+    """Parse each distinct text once and lay the result out row by row."""
+    distinct = list(dict.fromkeys(texts))
+    index = {t: i for i, t in enumerate(distinct)}
+    rows = np.fromiter(map(index.__getitem__, texts), np.int64, len(texts))
+    parsed = parse_texts(distinct, require_answer_tag=False)
+    first_row = np.zeros(len(distinct), np.int64)
+    first_row[rows[::-1]] = np.arange(len(rows))[::-1]  # the first row of each distinct text
+    _validate(parsed, distinct, first_row)
+    counts = parsed.counts[rows]
+    offsets = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    box_source = np.repeat(parsed.offsets[:-1][rows] - offsets[:-1], counts) + np.arange(offsets[-1])
+    boxes = parsed.boxes[box_source]
+    boxes.flags.writeable = False
+    return GroundTruth(boxes=boxes, offsets=offsets, parsed=parsed, box_source=box_source)
+
+
+def _validate(parsed: ParsedBatch, texts: list[str], first_row: np.ndarray) -> None:
+    """Raise :class:`SolutionError` for the first bad row (``first_row`` maps a parsed row to its batch row)."""
     b = parsed.boxes
     bad_box = ~(np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
     bad_rows = set(np.flatnonzero(~parsed.usable | (parsed._counts[:, :4].sum(axis=1) > 0)).tolist())
@@ -100,8 +135,9 @@ def _validate(parsed: ParsedBatch, texts: list[str]) -> None:
         bad_rows.update(rows.tolist())
     if not bad_rows:
         return
-    row = min(bad_rows)
-    p = parsed[row]
+    distinct_row = min(bad_rows, key=lambda u: first_row[u])
+    row = int(first_row[distinct_row])
+    p = parsed[distinct_row]
     if not p.usable:
         problem = f"no box could be read ({p.reason.value})"
     elif p.dropped:
@@ -109,8 +145,9 @@ def _validate(parsed: ParsedBatch, texts: list[str]) -> None:
     else:
         box = next(bx for bx in p.boxes if not (np.isfinite(bx.xyxy).all() and bx.x2 > bx.x1 and bx.y2 > bx.y1))
         problem = f"degenerate or non-finite box {list(box.xyxy)} (needs x2 > x1 and y2 > y1)"
-    more = f" ({len(bad_rows) - 1} more bad rows)" if len(bad_rows) > 1 else ""
-    snippet = texts[row] if len(texts[row]) <= 120 else texts[row][:117] + "..."
+    more = f" ({len(bad_rows) - 1} more bad solutions)" if len(bad_rows) > 1 else ""
+    text = texts[distinct_row]
+    snippet = text if len(text) <= 120 else text[:117] + "..."
     raise SolutionError(f"solution row {row}: {problem}{more}: {snippet!r}", row)
 
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vreward.parsing import ParsedBatch, ParsedCompletion, completion_text, parse_texts
+from vreward.parsing import ParsedBatch, ParsedCompletion, completion_texts, parse_texts
 from vreward.reasons import PARSE_REASON_CODES, REASON_NAMES
 from vreward.rewards.settings import RewardSettings
 
@@ -78,8 +78,7 @@ class Reward:
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         """Score a batch; returns scores as an array and the reason of every zero."""
-        parsed = parse_texts([completion_text(c) for c in completions],
-                             require_answer_tag=self.settings.require_answer_tag)
+        parsed = parse_texts(completion_texts(completions), require_answer_tag=self.settings.require_answer_tag)
         scores, codes = self._score(parsed, kwargs)
         return RewardBatch(scores=scores, codes=codes, parsed=parsed)
 

@@ -61,16 +61,16 @@ def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: Dete
 
 def _match(parsed: ParsedBatch, gt: GroundTruth, kwargs: dict[str, Any], settings: DetectionSettings):
     gt_boxes, extents = _ground_truth_in_model_frame(gt, settings, kwargs, len(parsed))
-    from vreward.matching import dedup_keep, match_batch
+    from vreward.matching import dedup_arrays, match_arrays
 
     boxes, offsets = parsed.boxes, parsed.offsets
-    keep = dedup_keep(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
+    keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
     labels = _label_ids(parsed, gt) if settings.match_labels else None
-    result = match_batch(boxes, scores, offsets, gt_boxes, gt.offsets, threshold=settings.threshold,
-                         method=settings.matching, active=keep,
-                         pred_labels=None if labels is None else labels[0],
-                         gt_labels=None if labels is None else labels[1])
+    no_labels = np.zeros(0, np.int64)
+    result = match_arrays(boxes, scores, offsets, np.ascontiguousarray(gt_boxes), gt.offsets, settings.threshold,
+                          settings.matching, no_labels if labels is None else labels[0],
+                          no_labels if labels is None else labels[1], labels is not None, keep)
     rows = np.repeat(np.arange(len(parsed)), parsed.counts)
     order = np.lexsort((-scores, rows))
     return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows, order=order,
@@ -104,7 +104,7 @@ def warn_frames(reward: Reward, parsed: ParsedBatch, gt_boxes: np.ndarray, setti
 
 def _label_ids(parsed: ParsedBatch, gt: GroundTruth) -> tuple[np.ndarray, np.ndarray] | None:
     """Integer label ids for label-aware matching, or None when one side carries no labels at all."""
-    if not parsed.has_labels or not gt.parsed.has_labels:
+    if not parsed.has_labels or not gt.has_labels:
         return None
     ids: dict[str, int] = {}
     gt_ids = np.array([_label_id(x, ids) for x in gt.labels], np.int64)
