@@ -325,3 +325,12 @@ def test_growing_the_box_arrays_mid_scan_changes_nothing(batch, tag, cap):
     roomy = _scan_arrays(arr, starts, ends, tag, cap=100_000)
     for a, b in zip(small, roomy, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "a", " ", "\n", "[1, 2, 3, 4]"]),
+                max_size=14).map("".join), st.booleans())
+def test_answer_text_follows_the_scanner_rule(text, tag):
+    from vreward.parsing import answer_text, parse_completion
+
+    assert answer_text(text, require_answer_tag=tag) == parse_completion(text, require_answer_tag=tag).answer

@@ -158,6 +158,31 @@ def completion_texts(completions: Sequence[Any]) -> list[str | None]:
     return [completion_text(c) for c in completions]
 
 
+def answer_text(text: str | None, *, require_answer_tag: bool = True) -> str | None:
+    """The answer of one completion, by the scanner's rule, without reading boxes (for text answers).
+
+    After the first ``</think>``: the last complete ``<answer>...</answer>`` block, else the text after the
+    last ``<answer>``; without any tag None, or (``require_answer_tag=False``) the text after ``</think>``
+    (nothing when a ``<think>`` was never closed). Equals ``parse_completion(text).answer``.
+    """
+    if text is None:
+        return None
+    t = text.find("</think>")
+    base = 0 if t < 0 else t + 8
+    last_close = text.rfind("</answer>")
+    p = text.rfind("<answer>", base, last_close) if last_close >= base else -1
+    if p >= 0:
+        return text[p + 8:text.find("</answer>", p + 8)]
+    p = text.rfind("<answer>", base)
+    if p >= 0:
+        return text[p + 8:]
+    if require_answer_tag:
+        return None
+    if t < 0 and "<think>" in text:
+        return ""
+    return text[base:]
+
+
 class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 

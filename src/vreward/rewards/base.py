@@ -25,16 +25,25 @@ class FrameMismatchWarning(UserWarning):
 class RewardBatch:
     """Scores of a batch and, for every row scored 0 (or its minimum), the reason why.
 
-    ``codes`` index ``vreward.reasons.REASON_NAMES`` (0: no reason); ``reasons`` spells them out.
+    ``codes`` index ``vreward.reasons.REASON_NAMES`` (0: no reason); ``reasons`` spells them out; ``parsed`` is
+    the batch's parse (made on first use by rewards that do not need boxes).
     """
 
     scores: np.ndarray
     codes: np.ndarray
-    parsed: ParsedBatch
+    texts: list[str | None]
+    require_answer_tag: bool
+    parsed_batch: ParsedBatch | None = None
 
     @cached_property
     def reasons(self) -> list[str | None]:
         return [REASON_NAMES[c] for c in self.codes.tolist()]
+
+    @cached_property
+    def parsed(self) -> ParsedBatch:
+        if self.parsed_batch is not None:
+            return self.parsed_batch
+        return parse_texts(self.texts, require_answer_tag=self.require_answer_tag)
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,11 @@ class Reward:
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         """Score a batch; returns scores as an array and the reason of every zero."""
-        parsed = parse_texts(completion_texts(completions), require_answer_tag=self.settings.require_answer_tag)
+        texts = completion_texts(completions)
+        tag = self.settings.require_answer_tag
+        parsed = parse_texts(texts, require_answer_tag=tag)
         scores, codes = self._score(parsed, kwargs)
-        return RewardBatch(scores=scores, codes=codes, parsed=parsed)
+        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag, parsed_batch=parsed)
 
     def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
         """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""

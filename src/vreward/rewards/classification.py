@@ -8,13 +8,14 @@ string is contained in every label) and an answer naming several classes ("A or 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from vreward.parsing import ParsedBatch
+from vreward.parsing import answer_text, completion_texts
 from vreward.reasons import REASON_CODE, ParseReason, ZeroReason
-from vreward.rewards.base import Reward
+from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.settings import ClassificationSettings
 from vreward.solution import solution_answers
 
@@ -62,16 +63,19 @@ class AccuracyReward(Reward):
     default_name = "accuracy_reward"
     settings: ClassificationSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        truths = solution_answers(kwargs.get("solution"), len(parsed))
+    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
+        # Text answers need no box scan: the answer is found with the scanner's rule by str methods.
+        texts = completion_texts(completions)
+        tag = self.settings.require_answer_tag
+        truths = solution_answers(kwargs.get("solution"), len(texts))
         classes = self.settings.classes
         exact = self.settings.match == "exact"
-        scores = np.zeros(len(parsed))
-        reasons: list[str | None] = []  # spelled out per row here: answers are compared in Python anyway
-        for i, truth in enumerate(truths):
-            answer = parsed.answer(i)
+        scores = np.zeros(len(texts))
+        reasons: list[str | None] = []
+        for i, (text, truth) in enumerate(zip(texts, truths)):
+            answer = answer_text(text, require_answer_tag=tag)
             if answer is None:
-                reasons.append(parsed.reason(i).value)
+                reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
                 continue
             answer = _strip_answer(answer)
             a, t = normalize_class(answer), normalize_class(_strip_answer(truth))
@@ -84,4 +88,5 @@ class AccuracyReward(Reward):
                 reasons.append(None)
             else:
                 reasons.append(ZeroReason.WRONG_CLASS.value)
-        return scores, np.array([REASON_CODE[r] for r in reasons], np.int8)
+        codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
+        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
