@@ -22,6 +22,7 @@ from vreward.solution import solution_answers
 # Separators that list alternatives; one that occurs in the true class name itself (e.g. "F/A-18") is ignored.
 _SEPARATORS = (re.compile(r"\bor\b", re.IGNORECASE), re.compile(r"\band/or\b", re.IGNORECASE),
                re.compile(r"\bvs\.?\b", re.IGNORECASE), re.compile(r"[,;|/\n]"))
+_SEPARATOR_HINT = re.compile(r"[,;|/\n]|\bor\b|\bvs\b", re.IGNORECASE)
 
 
 def normalize_class(text: str) -> str:
@@ -45,9 +46,8 @@ def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> b
         found = {normalize_class(c) for c in classes if normalize_class(c) in norm}
         found = {c for c in found if not any(c != o and c in o for o in found)}
         return len(found) >= 2
-    lowered = answer.lower()
-    if not any(c in answer for c in ",;|/\n") and " or" not in lowered and " vs" not in lowered:
-        return False  # no separator at all: the common case, without running the regexes
+    if _SEPARATOR_HINT.search(answer) is None:
+        return False  # no separator at all: the common case, one scan instead of one per separator
     for sep in _SEPARATORS:
         if sep.search(truth):
             continue
@@ -72,13 +72,14 @@ class AccuracyReward(Reward):
         exact = self.settings.match == "exact"
         scores = np.zeros(len(texts))
         reasons: list[str | None] = []
+        normalized = {t: normalize_class(_strip_answer(t)) for t in set(truths)}  # GRPO repeats each truth
         for i, (text, truth) in enumerate(zip(texts, truths)):
             answer = answer_text(text, require_answer_tag=tag)
             if answer is None:
                 reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
                 continue
             answer = _strip_answer(answer)
-            a, t = normalize_class(answer), normalize_class(_strip_answer(truth))
+            a, t = normalize_class(answer), normalized[truth]
             if not a:
                 reasons.append(ParseReason.EMPTY_ANSWER.value)
             elif names_several(answer, truth, classes):
