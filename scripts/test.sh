@@ -20,7 +20,7 @@ echo "==> installing torch (CPU build) and vreward[dev,train]"
 # torch first and exactly the pinned version: with no torch installed, any dependency that asks for it would
 # pull the multi-GB CUDA build instead of the CPU wheel available locally.
 "${PIP[@]}" install -c constraints.txt "torch==2.13.0"
-"${PIP[@]}" install -c constraints.txt -e '.[dev,train]'
+"${PIP[@]}" install -c constraints.txt -e '.[dev,train,eval]'
 echo "==> installed in $((SECONDS - start)) s"
 
 echo "==> ruff"

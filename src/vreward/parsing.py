@@ -224,6 +224,11 @@ class ParsedBatch(Sequence[ParsedCompletion]):
     def reason(self, i: int) -> ParseReason:
         return PARSE_REASONS[int(self.status[i])]
 
+    @staticmethod
+    def reason_name(code: int) -> str:
+        """The reason value of a status code (``batch.reason_name(batch.status[i])``)."""
+        return PARSE_REASONS[code].value
+
     @cached_property
     def has_labels(self) -> bool:
         """Whether any box carries a label."""

@@ -1,0 +1,11 @@
+"""Offline scoring of saved completions: rewards for every record and each task's benchmark metrics.
+
+``vreward score`` on the command line; :func:`score` with a :class:`ScoreConfig` in Python.
+"""
+
+from vreward.evaluate.base import Figure, Record, Sample, TaskMetrics
+from vreward.evaluate.io import InputError, read_records
+from vreward.evaluate.runner import TASK_REWARDS, ScoreConfig, score, score_with_table, summary_table
+
+__all__ = ["TASK_REWARDS", "Figure", "InputError", "Record", "Sample", "ScoreConfig", "TaskMetrics", "read_records",
+           "score", "score_with_table", "summary_table"]
