@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: bash scripts/test.sh [extra pytest args]
-# On a fresh machine (only python3) it creates .venv, installs the package with its dev and train extras
+# On a fresh machine (only python3) it creates .venv, installs the package with its dev, train and eval extras
 # (torch first, the local CPU build pinned by constraints.txt), runs ruff, then the whole test suite.
 set -euo pipefail
 
@@ -16,7 +16,7 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 
 start=$SECONDS
-echo "==> installing torch (CPU build) and vreward[dev,train]"
+echo "==> installing torch (CPU build) and vreward[dev,train,eval]"
 # torch first and exactly the pinned version: with no torch installed, any dependency that asks for it would
 # pull the multi-GB CUDA build instead of the CPU wheel available locally.
 "${PIP[@]}" install -c constraints.txt "torch==2.13.0"
