@@ -288,15 +288,22 @@ class GroundingMetrics:
     def samples_pixels(self, sample: Sample, columns_row: dict[str, Any]) -> Sample:
         """The sample with its first predicted box and all ground-truth boxes in image pixels.
 
-        Needs the image size (``width``/``height`` etc. in the row, else read from ``sample.image_path``) unless
-        neither frame is set, in which case the boxes are taken as image pixels. Without a usable size the
-        sample is returned unchanged.
+        The predicted box is read from ``sample.completion``; when that text yields no usable box (it may have
+        been cut short) the first of ``sample.predicted``, taken in the model's frame, is used. Needs the image
+        size (``width``/``height`` etc. in the row, else read from ``sample.image_path``) unless neither frame
+        is set, in which case the boxes are taken as image pixels. Without a usable size the sample is
+        returned unchanged.
         """
         from vreward.parsing import parse_completion
 
         p, s = self.model_frame, self.truth_frame
         parsed = parse_completion(sample.completion, require_answer_tag=self.require_answer_tag)
-        pred = [list(parsed.boxes[0].xyxy)] if parsed.usable and parsed.boxes else []
+        if parsed.usable and parsed.boxes:
+            pred = [list(parsed.boxes[0].xyxy)]
+        elif parsed.usable or not sample.predicted:
+            pred = []
+        else:
+            pred = [list(sample.predicted[0])]
         try:
             gt = parse_solutions([columns_row.get("solution")], 1)
             truth = np.asarray(gt.boxes, float)

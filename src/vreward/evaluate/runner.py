@@ -297,7 +297,7 @@ def _keep_worst(worst: list, config: ScoreConfig, batch: list[Record], columns: 
         lo, hi = int(parsed.offsets[i]), int(parsed.offsets[i + 1])
         sample = Sample(line=batch[i].line, score=float(scores[i]), reason=result.reasons[i],
                         completion=text[:4000], predicted=parsed.boxes[lo:hi].tolist(),
-                        image_path=_image_path(batch[i].data.get(config.image_path_field)))
+                        image_path=_image_path(batch[i].data.get(config.image_path_field), Path(config.input)))
         row = {name: values[i] for name, values in columns.items()}
         item = (key, batch[i].line, sample, row)
         if len(worst) < k:
@@ -306,12 +306,16 @@ def _keep_worst(worst: list, config: ScoreConfig, batch: list[Record], columns: 
             heapq.heapreplace(worst, item)
 
 
-def _image_path(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("path"), str):
-        return value["path"]
-    return None
+def _image_path(value: Any, input_path: Path) -> str | None:
+    """The record's image file; a relative path is taken relative to the input file's folder."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    if not isinstance(value, str) or not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute():
+        path = (input_path if input_path.is_dir() else input_path.parent) / path
+    return str(path)
 
 
 def _summary(config: ScoreConfig, tally: _Tally, bad: Counter, metrics: TaskMetrics | None) -> dict[str, Any]:
