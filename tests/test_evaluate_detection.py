@@ -492,11 +492,12 @@ def test_annotation_ids_that_break_cocoeval_are_renumbered(tmp_path):
 
 
 def lvis_gt() -> dict:
-    """Two images; category 1 frequent, 2 common, 3 rare (3 never annotated, listed negative on image 1)."""
+    """Two images. Image 1: apple and banana present, cherry verified absent, banana not exhaustively
+    annotated. Image 2: apple and date present, banana verified absent. Cherry has no ground truth at all."""
     cats = [{"id": 1, "name": "apple", "frequency": "f"}, {"id": 2, "name": "banana", "frequency": "c"},
             {"id": 3, "name": "cherry", "frequency": "r"}, {"id": 4, "name": "date_fruit", "frequency": "r"}]
     images = [{"id": 1, "width": 400, "height": 400, "neg_category_ids": [3], "not_exhaustive_category_ids": [2]},
-              {"id": 2, "width": 400, "height": 400, "neg_category_ids": [], "not_exhaustive_category_ids": []}]
+              {"id": 2, "width": 400, "height": 400, "neg_category_ids": [2], "not_exhaustive_category_ids": []}]
     anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 100, 100], "area": 10000},
             {"id": 2, "image_id": 1, "category_id": 2, "bbox": [200, 200, 50, 50], "area": 2500},
             {"id": 3, "image_id": 2, "category_id": 1, "bbox": [50, 50, 200, 200], "area": 40000},
@@ -513,40 +514,36 @@ def pixel_record(line, iid, cid, items) -> Record:
 def test_lvis_federated_rules(tmp_path):
     path = write_json(tmp_path / "lvis.json", lvis_gt())
 
-    def run(extra: list[Record]) -> dict:
-        base = [pixel_record(1, 1, 1, [([10, 10, 110, 110], 0.9)]),  # perfect apple, image 1
-                pixel_record(2, 2, 1, [([50, 50, 250, 250], 0.8)]),  # perfect apple, image 2
-                pixel_record(3, 1, 2, [([200, 200, 250, 250], 0.7)]),  # perfect banana
-                pixel_record(4, 2, 4, [([0, 0, 20, 20], 0.6)])]  # perfect date
-        m = DetectionMetrics(gt_path=path, lvis=True, coords="pixels")
-        return score_records(m, base + extra)
+    def run(*extra: Record) -> dict:
+        perfect = [pixel_record(1, 1, 1, [([10, 10, 110, 110], 0.9)]),  # apple, image 1
+                   pixel_record(2, 2, 1, [([50, 50, 250, 250], 0.8)]),  # apple, image 2
+                   pixel_record(3, 1, 2, [([200, 200, 250, 250], 0.7)]),  # banana, image 1
+                   pixel_record(4, 2, 4, [([0, 0, 20, 20], 0.6)])]  # date, image 2
+        return score_records(DetectionMetrics(gt_path=path, lvis=True, coords="pixels"), perfect + list(extra))
 
-    perfect = run([])
-    assert perfect["rules"] == "lvis"
-    assert set(perfect["stats"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300",
-                                     "ARs@300", "ARm@300", "ARl@300"}
-    assert perfect["stats"]["AP"] == pytest.approx(1.0)
-    assert perfect["stats"]["APr"] == pytest.approx(1.0)  # date (rare) only: cherry has no ground truth
-    # A false apple on image 2 above the true one: AP of apple drops (frequent group).
-    fp = run([pixel_record(5, 2, 1, [([300, 300, 390, 390], 0.95)])])
-    assert fp["stats"]["APf"] < 1.0
-    # A banana false positive on image 1 (banana not exhaustively annotated there): ignored.
-    ne = run([pixel_record(5, 1, 2, [([10, 300, 60, 350], 0.99)])])
-    assert ne["stats"]["APc"] == pytest.approx(1.0)
-    # A banana false positive on image 2 (exhaustive, banana absent but not listed negative): the category is
-    # unverified on that image, so the detection is dropped.
-    unverified = run([pixel_record(5, 2, 2, [([10, 300, 60, 350], 0.99)])])
-    assert unverified["stats"]["APc"] == pytest.approx(1.0)
-    # A cherry detection on image 1 (cherry listed negative): a real false positive, but cherry has no ground
-    # truth anywhere, so its AP is undefined and the means do not move.
-    neg = run([pixel_record(5, 1, 3, [([10, 300, 60, 350], 0.99)])])
-    assert neg["stats"]["AP"] == pytest.approx(1.0)
-    cherry = next(r for r in neg["per_category"] if r["name"] == "cherry")
-    assert cherry["AP"] == -1.0 and cherry["n_det"] == 1 and cherry["n_gt"] == 0
-    # A negative-listed category's false positive above a true detection of the same category costs AP:
-    # make apple negative on image 2 ... instead check with an apple false positive on image 1 (apple present).
-    fp1 = run([pixel_record(5, 1, 1, [([300, 10, 390, 100], 0.99)])])
-    assert fp1["stats"]["APf"] < 1.0
+    def false_positive(iid, cid):
+        return pixel_record(5, iid, cid, [([300, 300, 390, 390], 0.99)])  # empty corner, above every score
+
+    base = run()
+    assert base["rules"] == "lvis"
+    assert list(base["stats"]) == ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300",
+                                   "ARs@300", "ARm@300", "ARl@300"]
+    assert base["stats"]["AP"] == base["stats"]["APr"] == base["stats"]["APc"] == base["stats"]["APf"] == 1.0
+    cherry = next(r for r in base["per_category"] if r["name"] == "cherry")
+    assert cherry["AP"] == -1.0 and cherry["n_gt"] == 0 and cherry["frequency"] == "r"
+    # a false apple where apples are annotated: a false positive (frequent group)
+    assert run(false_positive(2, 1))["stats"]["APf"] < 1.0
+    # a false banana on image 2, where banana is verified absent (negative list): a false positive
+    assert run(false_positive(2, 2))["stats"]["APc"] < 1.0
+    # a false banana on image 1, where banana is not exhaustively annotated: ignored
+    assert run(false_positive(1, 2))["stats"]["APc"] == 1.0
+    # a date on image 1, where date is neither annotated nor verified absent: dropped
+    assert run(false_positive(1, 4))["stats"]["APr"] == 1.0
+    # the same date box under COCO rules would be a false positive
+    coco_path = write_json(tmp_path / "as_coco.json", {**lvis_gt(), "images": [
+        {k: v for k, v in i.items() if k in ("id", "width", "height")} for i in lvis_gt()["images"]]})
+    perfect = [pixel_record(1, 2, 4, [([0, 0, 20, 20], 0.6)]), false_positive(1, 4)]
+    assert score_records(DetectionMetrics(gt_path=coco_path, coords="pixels"), perfect)["stats"]["AP"] < 1.0
 
 
 @needs_fce

@@ -24,6 +24,7 @@ from vreward.solution import solution_answers
 TOP_CONFUSIONS = 20  # confused pairs kept in the metrics
 MAX_ANSWER_CHARS = 80  # a normalized wrong answer is cut to this length in the confused pairs
 FIGURE_CLASSES = 40  # the per-class bar chart shows at most this many classes (the most frequent)
+MAX_TRACKED_PAIRS = 200_000  # distinct (truth, answer) pairs counted; later new pairs are not tracked
 
 
 class ClassificationMetrics:
@@ -89,8 +90,9 @@ class ClassificationMetrics:
             if answer is None:
                 continue
             a = normalize_class(_strip_answer(answer))
-            if a:
-                self._confusions[(t, a[:MAX_ANSWER_CHARS])] += 1
+            key = (t, a[:MAX_ANSWER_CHARS])
+            if a and (key in self._confusions or len(self._confusions) < MAX_TRACKED_PAIRS):
+                self._confusions[key] += 1
         self._n += n
         self._correct += int(correct.sum())
         self._result = None

@@ -46,6 +46,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -206,7 +207,7 @@ def _summary_sections(summary: Mapping[str, Any]) -> list[_Section]:
     if isinstance(metrics, Mapping):
         sections.append(_Section("Task metrics", _metric_blocks(metrics)))
     for key, value in summary.items():
-        if key in _KNOWN or _scalar(value):
+        if key in _KNOWN or _scalar(value) or not value:
             continue
         if isinstance(value, Mapping):
             sections.append(_Section(str(key), _metric_blocks(value)))

@@ -101,24 +101,29 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
                                 coords=config.coords or "qwen2vl", image_id_field=config.image_id_field,
                                 category_field=config.category_field, default_score=config.default_score,
                                 evaluator=config.evaluator, **frames)
+    tag = config.require_answer_tag
     if config.task == "grounding":
         from vreward.evaluate.grounding import GroundingMetrics
 
         return GroundingMetrics(coords=config.coords, solution_coords=config.solution_coords,
-                                thresholds=config.thresholds, **frames)
+                                thresholds=config.thresholds, require_answer_tag=tag, **frames)
     if config.task == "classification":
         from vreward.evaluate.classification import ClassificationMetrics
 
-        return ClassificationMetrics(match=config.match, classes=config.classes)
+        return ClassificationMetrics(match=config.match, classes=config.classes, require_answer_tag=tag)
     return None
 
 
 def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vreward.Reward]:
-    """The task's rewards, in the frames the records (or the metrics' ground truth) use."""
-    coords = config.coords
-    solution_coords = getattr(metrics, "solution_coords", None) or config.solution_coords
-    if solution_coords is not None and coords is None:
-        coords = "qwen2vl"
+    """The task's rewards, in the frames the records (or the metrics' ground truth) use.
+
+    Ground truth taken from a COCO / LVIS file is in pixels; the model's frame is then ``coords`` (Qwen2-VL's
+    0-1000 by default, as in :func:`build_metrics`). Otherwise both frames are the configured ones, the same
+    the task's metrics use.
+    """
+    coords, solution_coords = config.coords, config.solution_coords
+    if getattr(metrics, "solution_coords", None) is not None:
+        coords, solution_coords = config.coords or "qwen2vl", metrics.solution_coords
     frames = {"coords": coords, "solution_coords": solution_coords, "min_pixels": config.min_pixels,
               "max_pixels": config.max_pixels}
     tag = {"require_answer_tag": config.require_answer_tag}
@@ -143,6 +148,9 @@ def atomic_writer(path: Path | None) -> Iterator[TextIO | None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yield f
         os.replace(tmp, path)
