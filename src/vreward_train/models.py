@@ -1,0 +1,196 @@
+"""Loading Qwen2-VL / Qwen2.5-VL models and an image-only processor that works without torchvision.
+
+transformers 5's ``Qwen2VLProcessor`` and ``Qwen2_5_VLProcessor`` carry a video processor, and every video
+processor needs torchvision, which has no CPU build on some machines. Visual-RFT trains on images only, so
+:class:`ImageOnlyQwen2VLProcessor` keeps just the image processor and the tokenizer: it expands each
+``<|image_pad|>`` of the text into one placeholder per merged vision patch exactly like the real processor, returns
+``pixel_values``, ``image_grid_thw`` and ``mm_token_type_ids``, and serves as TRL's ``processing_class`` (TRL 1.16
+``GRPOTrainer`` calls ``processing_class.apply_chat_template(conversation=..., add_generation_prompt=True,
+tokenize=True, return_dict=True)`` with the dataset's ``image``/``images`` inserted into the prompt messages).
+Qwen2-VL and Qwen2.5-VL share the image processor and the placeholder rule, so one class serves both.
+
+Requires the ``train`` extra (torch, transformers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from transformers import ProcessorMixin
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
+Family = Literal["qwen2vl", "qwen25vl"]
+
+# config.model_type -> family.
+MODEL_TYPES: dict[str, Family] = {"qwen2_vl": "qwen2vl", "qwen2_5_vl": "qwen25vl"}
+# family -> the vreward coordinate frame its grounding answers use.
+FRAMES: dict[str, str] = {"qwen2vl": "qwen2vl", "qwen25vl": "qwen25vl"}
+
+
+def model_family(path_or_config: str | os.PathLike | PretrainedConfig | PreTrainedModel | dict[str, Any]) -> Family:
+    """``"qwen2vl"`` or ``"qwen25vl"`` from ``config.model_type``.
+
+    Accepts a config, a model (its ``.config``), a config dict, a local checkpoint directory (its ``config.json``
+    is read without importing the model), or a hub id (resolved with ``AutoConfig``).
+    """
+    model_type = _model_type(path_or_config)
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"unsupported model_type {model_type!r} (from {_describe(path_or_config)}); "
+                         f"supported: {sorted(MODEL_TYPES)} (Qwen2-VL, Qwen2.5-VL)")
+    return MODEL_TYPES[model_type]
+
+
+def coordinate_frame(family: str) -> str:
+    """The vreward coordinate frame a family's grounding answers use.
+
+    Qwen2-VL answers in integers 0-1000 relative to the image (``"qwen2vl"``); Qwen2.5-VL in absolute pixels of
+    the image as resized by its processor (``"qwen25vl"``, see ``vreward.frames.smart_resize``).
+    """
+    if family not in FRAMES:
+        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(FRAMES)}")
+    return FRAMES[family]
+
+
+def _model_type(obj: Any) -> str:
+    config = getattr(obj, "config", obj)
+    if isinstance(config, dict):
+        if "model_type" not in config:
+            raise ValueError("config dict has no 'model_type'")
+        return str(config["model_type"])
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if path.is_dir():
+            config_file = path / "config.json"
+            if not config_file.is_file():
+                raise FileNotFoundError(f"{path} has no config.json: not a model checkpoint directory")
+            try:
+                data = json.loads(config_file.read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"cannot read {config_file}: {exc}") from None
+            if not isinstance(data, dict) or "model_type" not in data:
+                raise ValueError(f"{config_file} has no 'model_type'")
+            return str(data["model_type"])
+        from transformers import AutoConfig
+
+        return str(AutoConfig.from_pretrained(str(config)).model_type)
+    model_type = getattr(config, "model_type", None)
+    if not model_type:
+        raise TypeError(f"cannot read a model_type from {type(obj).__name__}")
+    return str(model_type)
+
+
+def _describe(obj: Any) -> str:
+    return str(obj) if isinstance(obj, (str, os.PathLike)) else type(obj).__name__
+
+
+class ImageOnlyQwen2VLProcessor(ProcessorMixin):
+    """The Qwen2-VL / Qwen2.5-VL processor without its video processor (no torchvision needed).
+
+    ``processor(text=..., images=...)`` expands every ``<|image_pad|>`` into ``grid_t * grid_h * grid_w /
+    merge_size**2`` copies (one per merged patch of that image), tokenizes, and returns ``input_ids``,
+    ``attention_mask``, ``pixel_values``, ``image_grid_thw`` and ``mm_token_type_ids`` (1 on image tokens), as
+    ``Qwen2VLProcessor`` does. Saved and loaded with ``save_pretrained`` / ``from_pretrained`` like any processor
+    (``load_processor`` loads a real Qwen checkpoint into it too: only its image processor, tokenizer and chat
+    template are read).
+    """
+
+    return_mm_token_type_ids = True
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
+        self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
+        self.image_token_id = (getattr(tokenizer, "image_token_id", None)
+                               or tokenizer.convert_tokens_to_ids(self.image_token))
+        if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
+            raise ValueError(f"the tokenizer has no {self.image_token!r} token")
+        self.video_token_id = (getattr(tokenizer, "video_token_id", None)
+                               or tokenizer.convert_tokens_to_ids(self.video_token))
+        super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
+
+    def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
+        merge_length = self.image_processor.merge_size**2
+        num_image_tokens = int(image_inputs["image_grid_thw"][image_idx].prod()) // merge_length
+        return self.image_token * num_image_tokens
+
+    def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens=True,
+                                        clean_up_tokenization_spaces=False, **kwargs):
+        """Decode generated token ids to text."""
+        return self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens,
+                                           clean_up_tokenization_spaces=clean_up_tokenization_spaces, **kwargs)
+
+    @property
+    def model_input_names(self):
+        return super().model_input_names + ["mm_token_type_ids"]
+
+
+def load_processor(path: str | os.PathLike, min_pixels: int | None = None, max_pixels: int | None = None,
+                   **kwargs: Any) -> ImageOnlyQwen2VLProcessor:
+    """The image-only processor of a local checkpoint directory or hub id.
+
+    ``min_pixels`` / ``max_pixels`` bound the area of the resized image (``smart_resize``), hence the number of
+    vision tokens; ``None`` keeps the checkpoint's values. The tokenizer pads on the left (for generation).
+    ``kwargs`` go to ``from_pretrained`` (``revision``, ``cache_dir``, ...).
+    """
+    kwargs.setdefault("padding_side", "left")
+    processor = ImageOnlyQwen2VLProcessor.from_pretrained(str(path), **kwargs)
+    set_pixel_bounds(processor.image_processor, min_pixels=min_pixels, max_pixels=max_pixels)
+    return processor
+
+
+def set_pixel_bounds(image_processor: Any, min_pixels: int | None = None, max_pixels: int | None = None) -> None:
+    """Set the Qwen2-VL image processor's ``min_pixels`` / ``max_pixels`` (kept in ``size``) in place."""
+    if min_pixels is None and max_pixels is None:
+        return
+    size = dict(image_processor.size or {})
+    lo = min_pixels if min_pixels is not None else size.get("shortest_edge")
+    hi = max_pixels if max_pixels is not None else size.get("longest_edge")
+    for name, value in (("min_pixels", lo), ("max_pixels", hi)):
+        if value is None or int(value) <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if int(lo) > int(hi):
+        raise ValueError(f"min_pixels ({lo}) must not exceed max_pixels ({hi})")
+    size.update(shortest_edge=int(lo), longest_edge=int(hi))
+    size.pop("min_pixels", None)
+    size.pop("max_pixels", None)
+    current = image_processor.size
+    image_processor.size = size if current is None or isinstance(current, dict) else type(current)(**size)
+    for name, value in (("min_pixels", lo), ("max_pixels", hi)):
+        if hasattr(image_processor, name):
+            setattr(image_processor, name, int(value))
+
+
+def pixel_bounds(processor: Any) -> tuple[int, int]:
+    """(min_pixels, max_pixels) of a processor or image processor: what ``smart_resize`` needs for the
+    ``"qwen25vl"`` frame."""
+    image_processor = getattr(processor, "image_processor", processor)
+    size = dict(image_processor.size or {})
+    return int(size["shortest_edge"]), int(size["longest_edge"])
+
+
+def load_model(path: str | os.PathLike, dtype: str | torch.dtype = "auto", attn_implementation: str | None = None,
+               **kwargs: Any) -> PreTrainedModel:
+    """A Qwen2-VL / Qwen2.5-VL ``...ForConditionalGeneration`` from a local directory or hub id.
+
+    ``dtype``: ``"auto"`` (the checkpoint's), ``"bfloat16"``, ``"float16"``, ``"float32"`` or a ``torch.dtype``.
+    ``attn_implementation``: ``None`` (transformers' default: sdpa), ``"eager"``, ``"flash_attention_2"``, ...
+    ``kwargs`` go to ``from_pretrained`` (``device_map``, ``revision``, ...).
+    """
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+
+    if isinstance(dtype, str) and dtype != "auto":
+        resolved = getattr(torch, dtype, None)
+        if not isinstance(resolved, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
+        dtype = resolved
+    family = model_family(path)
+    cls = Qwen2VLForConditionalGeneration if family == "qwen2vl" else Qwen2_5_VLForConditionalGeneration
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    return cls.from_pretrained(str(path), dtype=dtype, **kwargs)
