@@ -273,3 +273,15 @@ def test_repeated_solutions_are_parsed_once_and_laid_out_per_row():
     assert len(gt.parsed) == 2
     with pytest.raises(SolutionError, match=r"solution row 3: "):
         vreward.parse_solutions([sol_a, sol_b, sol_a, "[1, 2]", "[1, 2]"])
+
+
+def test_columns_may_be_any_sized_collection():
+    import numpy as np
+
+    c = det((A, 0.9))
+    assert iou_reward((c,), solution=np.array([gt(A)], dtype=object)) == [1.0]
+    r = make_iou_reward(coords="qwen2vl", solution_coords="pixels")
+    assert r([det(([0, 0, 500, 500], 0.9))], solution=("[0, 0, 320, 240]",), width=np.array([640]),
+             height=np.array([480])) == [1.0]
+    with pytest.raises(SolutionError, match="must be a list"):
+        iou_reward([c], solution=gt(A))

@@ -91,7 +91,7 @@ def image_sizes(columns: Mapping[str, Any], n: int) -> tuple[np.ndarray, np.ndar
 
 
 def _rows(values: Any, n: int, name: str) -> list:
-    if not isinstance(values, (list, tuple)) or len(values) != n:
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__") or len(values) != n:
         raise ValueError(f"column `{name}` must be a list with one entry per completion ({n})")
     return list(values)
 

@@ -87,8 +87,10 @@ def parse_solutions(solutions: Sequence[Any] | None, n: int | None = None) -> Gr
     """
     if solutions is None:
         raise SolutionError("no ground truth: pass the dataset's `solution` column (solution=[...])")
-    if isinstance(solutions, str) or not isinstance(solutions, Sequence):
+    if isinstance(solutions, (str, bytes, dict)) or not hasattr(solutions, "__len__"):
         raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
+    if not isinstance(solutions, (list, tuple)):
+        solutions = list(solutions)  # e.g. a datasets Column
     if n is not None and len(solutions) != n:
         raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
     if set(map(type, solutions)) <= {str}:
