@@ -1,7 +1,7 @@
 """Score saved completions: rewards for every record plus the task's benchmark metrics.
 
 >>> from vreward.evaluate import ScoreConfig, score            # doctest: +SKIP
->>> summary = score(ScoreConfig(input="outputs.jsonl", task="detection", coco_gt="instances_val2017.json"))
+>>> summary = score(ScoreConfig(input="outputs.jsonl", task="detection", coco_gt="instances.json"))  # doctest: +SKIP
 
 Records are read and scored in batches, so memory stays bounded on large files; every record's outcome (its
 rewards, their reasons, its parse status) is written to ``output``, the summary to ``summary``, and a

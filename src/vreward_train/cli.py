@@ -1,0 +1,283 @@
+"""``vreward-train``: GRPO training of Qwen2-VL / Qwen2.5-VL with vreward's rewards, generation, and a CPU demo.
+
+    vreward-train train CONFIG [--set key=value ...] [--model PATH] [--data PATH] [--output-dir DIR] ...
+    vreward-train generate MODEL DATA --split test --output out.jsonl
+    vreward-train tiny-model DIR --family qwen2vl|qwen25vl
+    vreward-train demo [DIR]
+    vreward-train configs [NAME] [--path]
+
+Multi-GPU: ``accelerate launch --config_file ACCELERATE.yaml -m vreward_train.cli train CONFIG``. A bad
+configuration exits with status 2 and a message naming the field (and the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FAMILIES = ("qwen2vl", "qwen25vl")
+TASKS = ("detection", "classification", "grounding")
+FRAMES = ("qwen2vl", "qwen25vl", "pixels", "unit")
+TRAIN_MODULES = {"torch", "transformers", "trl", "accelerate", "datasets", "peft", "PIL", "yaml", "tokenizers"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vreward-train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train with GRPO from a YAML/JSON config",
+                       description="Train with TRL's GRPOTrainer. CONFIG is a YAML/JSON file or the name of a "
+                       "bundled config (vreward-train configs). --set key=value overrides any setting (dotted "
+                       "keys, YAML values: grpo.learning_rate=1e-5, lora.enabled=true, rewards.weights.format=0.5).")
+    t.add_argument("config", help="YAML/JSON file, or a bundled config's name")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting (repeatable)")
+    t.add_argument("--task", choices=TASKS)
+    t.add_argument("--model", help="model.path: checkpoint directory or Hub id")
+    t.add_argument("--family", choices=FAMILIES, help="model.family (default: read from the checkpoint)")
+    t.add_argument("--data", help="data.path: DatasetDict directory or JSON/JSONL file")
+    t.add_argument("--split", help="data.split")
+    t.add_argument("--output-dir", help="output_dir")
+    t.add_argument("--max-steps", type=int, help="grpo.max_steps")
+    t.add_argument("--learning-rate", type=float, help="grpo.learning_rate")
+    t.add_argument("--seed", type=int, help="grpo.seed")
+    t.add_argument("--lora", action="store_true", help="lora.enabled=true")
+    t.add_argument("--use-vllm", action="store_true", help="grpo.use_vllm=true (see --vllm-mode)")
+    t.add_argument("--vllm-mode", choices=("colocate", "server"), help="grpo.vllm_mode")
+    t.add_argument("--resume", nargs="?", const="true", metavar="CHECKPOINT",
+                   help="resume from CHECKPOINT, or without a value from the latest checkpoint in output_dir")
+    t.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+
+    g = sub.add_parser("generate", help="generate completions over a dataset split (JSONL for vreward score)")
+    g.add_argument("model", help="checkpoint directory (a training output_dir, LoRA adapters included) or Hub id")
+    g.add_argument("data", help="DatasetDict directory or JSON/JSONL file")
+    g.add_argument("--split", default="test")
+    g.add_argument("--output", required=True, type=Path, help="JSONL file to write")
+    g.add_argument("--task", choices=TASKS, default="detection")
+    g.add_argument("--prompt", choices=("template", "problem"), default="template",
+                   help="template: the task's prompt in the model's coordinate convention; problem: the row's text")
+    g.add_argument("--max-new-tokens", type=int, default=512)
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--max-samples", type=int)
+    g.add_argument("--min-pixels", type=int)
+    g.add_argument("--max-pixels", type=int)
+    g.add_argument("--solution-coords", choices=FRAMES, default="qwen2vl", help="frame of the data's ground truth")
+    g.add_argument("--image-root", type=Path, help="JSON/JSONL: folder of relative image paths")
+    g.add_argument("--save-images", action="store_true", help="save images that are not files, for the report")
+    g.add_argument("--seed", type=int, default=0)
+
+    m = sub.add_parser("tiny-model", help="write a tiny random Qwen2-VL / Qwen2.5-VL checkpoint (tests, dry runs)")
+    m.add_argument("dir", type=Path)
+    m.add_argument("--family", choices=FAMILIES, default="qwen2vl")
+    m.add_argument("--seed", type=int, default=0)
+
+    d = sub.add_parser("demo", help="the whole loop on CPU: tiny model, shapes data, GRPO, generate, score",
+                       description="Build a tiny random model and a drawn-shapes detection set, warm the model "
+                       "up on the answer format, train a few GRPO steps, generate on the test split and score the "
+                       "completions with vreward (rewards and COCO mAP). A minute or two on a laptop CPU.")
+    d.add_argument("dir", nargs="?", type=Path, default=Path("vreward_train_demo"),
+                   help="working folder (default: ./vreward_train_demo)")
+    d.add_argument("--family", choices=FAMILIES, default="qwen2vl")
+    d.add_argument("--steps", type=int, default=8, help="GRPO steps")
+    d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting of tiny_cpu.yaml")
+    d.add_argument("--report", action="store_true", help="also write the HTML report (needs matplotlib)")
+
+    c = sub.add_parser("configs", help="list the bundled configs, or print one")
+    c.add_argument("name", nargs="?", help="a bundled config (e.g. detection_qwen2vl_2b.yaml, accelerate/zero3.yaml)")
+    c.add_argument("--path", action="store_true", help="print the file's path instead of its text")
+    return parser
+
+
+def _train_overrides(args: argparse.Namespace) -> list[str]:
+    flags = [("task", args.task), ("model.path", args.model), ("model.family", args.family),
+             ("data.path", args.data), ("data.split", args.split), ("output_dir", args.output_dir),
+             ("grpo.max_steps", args.max_steps), ("grpo.learning_rate", args.learning_rate),
+             ("grpo.seed", args.seed), ("grpo.vllm_mode", args.vllm_mode), ("resume_from_checkpoint", args.resume)]
+    out = [f"{key}={value}" for key, value in flags if value is not None]
+    if args.lora:
+        out.append("lora.enabled=true")
+    if args.use_vllm:
+        out.append("grpo.use_vllm=true")
+    return list(args.overrides) + out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from vreward_train.config import dump_config, load_config
+
+    config = load_config(args.config, _train_overrides(args))
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    from vreward_train.train import environment_summary, train
+
+    print("vreward-train:", ", ".join(f"{k} {v}" for k, v in environment_summary().items()), file=sys.stderr)
+    out = train(config)
+    print(f"trained model, checkpoints and log.jsonl in {out}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from vreward_train.generate import generate
+
+    info = generate(args.model, args.data, split=args.split, output_jsonl=args.output,
+                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, task=args.task,
+                    prompt=args.prompt, do_sample=args.sample, temperature=args.temperature,
+                    max_samples=args.max_samples, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+                    solution_coords=args.solution_coords, image_root=args.image_root,
+                    save_images=args.save_images, seed=args.seed, progress=sys.stderr.isatty())
+    print(f"wrote {info['records']} completions to {info['output']} ({info['family']}: boxes in "
+          f"{info['coords']!r}, ground truth in {info['solution_coords']!r})")
+    print(f"score them with: {info['score_command']}")
+    return 0
+
+
+def _cmd_tiny_model(args: argparse.Namespace) -> int:
+    from vreward_train.tiny import build_tiny_model
+
+    out = build_tiny_model(args.dir, family=args.family, seed=args.seed)
+    print(f"wrote a tiny random {args.family} checkpoint to {out}")
+    return 0
+
+
+def _cmd_configs(args: argparse.Namespace) -> int:
+    from vreward_train.config import bundled_configs, resolve_config_path
+
+    if args.name is None:
+        for name, path in bundled_configs().items():
+            print(str(path) if args.path else name)
+        return 0
+    path = resolve_config_path(args.name)
+    print(path if args.path else path.read_text(encoding="utf-8"), end="\n" if args.path else "")
+    return 0
+
+
+def _quiet() -> None:
+    """Keep library chatter (progress bars, advisory warnings) out of the demo's output."""
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|trl|torch|accelerate)\b")
+    # The random model writes random numbers: "boxes beyond 1000" says nothing about its frame here.
+    import vreward
+
+    warnings.filterwarnings("ignore", category=vreward.FrameMismatchWarning)
+
+
+def run_demo(work: Path, family: str = "qwen2vl", steps: int = 8, overrides: list[str] | None = None,
+             report: bool = False, out=None) -> dict[str, Any]:
+    """The whole loop on CPU; returns the score summary (also printed, with the timings, to ``out``, default
+    standard output)."""
+    from vreward.evaluate import ScoreConfig, score_with_table
+    from vreward_train.config import load_config
+    from vreward_train.generate import generate
+    from vreward_train.synthetic import make_shapes_dataset
+    from vreward_train.tiny import build_tiny_model
+    from vreward_train.train import CONFIG_FILE, train
+
+    out = out if out is not None else sys.stdout
+    timings: dict[str, float] = {}
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    run_dir = work / "run"
+    if (run_dir / CONFIG_FILE).is_file():  # a previous demo's run: start over
+        shutil.rmtree(run_dir)
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"{run_dir} exists and is not a previous demo run; choose another folder")
+
+    def stage(name: str, start: float) -> None:
+        timings[name] = time.perf_counter() - start
+        print(f"[{name}: {timings[name]:.1f} s]", file=out, flush=True)
+
+    t = time.perf_counter()
+    model_dir = build_tiny_model(work / "model", family=family, seed=0)
+    data_dir = make_shapes_dataset(work / "shapes", n_train=16, n_test=8, seed=0)
+    stage("tiny model and shapes data", t)
+
+    config = load_config("tiny_cpu.yaml", [f"model.path={model_dir}", f"data.path={data_dir}",
+                                           f"output_dir={run_dir}", f"grpo.max_steps={steps}",
+                                           *(overrides or [])])
+    t = time.perf_counter()
+    print(f"training: {config.warmup.steps} warm-up steps on the answer format, then {steps} GRPO steps "
+          f"({config.grpo.num_generations} completions per prompt)", file=out, flush=True)
+    train(config, compact_logs=True)
+    stage("train", t)
+
+    t = time.perf_counter()
+    completions = work / "test_completions.jsonl"
+    info = generate(run_dir, data_dir, split="test", output_jsonl=completions,
+                    max_new_tokens=config.grpo.max_completion_length, batch_size=8, task=config.task)
+    stage("generate", t)
+
+    t = time.perf_counter()
+    score_config = ScoreConfig(input=completions, task="detection", coords=info["coords"],
+                               solution_coords=info["solution_coords"], min_pixels=info["min_pixels"],
+                               max_pixels=info["max_pixels"], coco_gt=data_dir / "instances_test.json",
+                               output=work / "scores.jsonl", summary=work / "summary.json",
+                               report=work / "report" if report else None, progress=False)
+    summary, table = score_with_table(score_config)
+    stage("score", t)
+    print("", file=out)
+    print("\n".join(table), file=out)
+    total = sum(timings.values())
+    print(f"\ndemo finished in {total:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+          + f"); outputs in {work}", file=out, flush=True)
+    summary["timings"] = timings
+    return summary
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _quiet()
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(1)  # a tiny model: threads only add overhead (3x slower on a busy 2-core machine)
+    run_demo(args.dir, family=args.family, steps=args.steps, overrides=args.overrides, report=args.report)
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "tiny-model": _cmd_tiny_model, "demo": _cmd_demo,
+            "configs": _cmd_configs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from vreward_train.config import ConfigError
+
+    user_errors: tuple[type[BaseException], ...] = (ConfigError, FileExistsError, FileNotFoundError)
+    try:
+        from vreward_train.data import DataError
+
+        user_errors += (DataError,)
+    except ModuleNotFoundError:  # the train extra is missing: the command itself will say so
+        pass
+    try:
+        return COMMANDS[args.command](args)
+    except user_errors as exc:
+        print(f"vreward-train {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TRAIN_MODULES:
+            raise
+        print(f"vreward-train {args.command}: error: {exc} (install the train extra: pip install "
+              "'vreward[train]')", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Visual-RFT's prompts per task, in the coordinate convention of the model family, as TRL conversational
+prompts with an image.
+
+The model thinks in ``<think>…</think>`` and answers in ``<answer>…</answer>``. Detection answers are Visual-RFT
+lists ``[{'Position': [x1, y1, x2, y2], 'Confidence': c}]``; grounding answers one box ``[x1, y1, x2, y2]``;
+classification answers a name. Boxes are stated in the family's frame: integers 0-1000 relative to the image for
+Qwen2-VL (``"qwen2vl"``), pixels of the image as the model sees it (resized by the processor) for Qwen2.5-VL
+(``"qwen25vl"``), whose prompt also states that size.
+
+>>> text = question("detection", {"problem": "circle"}, family="qwen2vl")
+>>> text.splitlines()[0][:80]
+"Detect all objects belonging to the category 'circle' in the image, and provide "
+>>> conversation("a question")
+[{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'a question'}]}]
+
+TRL 1.16's ``GRPOTrainer`` fills each ``{"type": "image"}`` placeholder with the row's ``image`` column (or the
+list in ``images``) before applying the processor's chat template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, smart_resize
+
+FORMAT_INSTRUCTION = "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
+STRICT = "Please strictly follow the format."
+
+# How each family states box coordinates.
+BOX_UNITS = {
+    "qwen2vl": "between 0 and 1000, integer, relative to the image width and height",
+    "qwen25vl": "in pixels of the image, integer{size}",
+}
+
+DETECTION = (
+    "Detect all objects belonging to the category '{category}' in the image, and provide the bounding boxes "
+    "({units}) and confidence (between 0 and 1, with two decimal places).\n"
+    "If no object belonging to the category '{category}' in the image, return 'No Objects'.\n"
+    + FORMAT_INSTRUCTION + " The output answer format should be as follows:\n"
+    "<think> ... </think> <answer>[{{'Position': [x1, y1, x2, y2], 'Confidence': number}}, ...]</answer>\n"
+    + STRICT
+)
+GROUNDING = (
+    "Locate {expression} in the image and provide its bounding box ({units}).\n"
+    + FORMAT_INSTRUCTION + " The output answer format should be as follows:\n"
+    "<think> ... </think> <answer>[x1, y1, x2, y2]</answer>\n"
+    + STRICT
+)
+CLASSIFICATION = (
+    "{question}\n"
+    + FORMAT_INSTRUCTION + " The output answer format should be as follows:\n"
+    "<think> ... </think> <answer>{answer}</answer>\n"
+    + STRICT
+)
+CLASSIFICATION_QUESTION = "This is an image containing {subject}. Please identify the {kind} based on the image."
+
+# A Visual-RFT detection prompt names its category as: category 'zebra'
+_CATEGORY = re.compile(r"category\s+['\u2018\u2019\"]([^'\u2018\u2019\"]+)['\u2018\u2019\"]")
+# Text from which on a Visual-RFT prompt gives output instructions.
+_INSTRUCTIONS = re.compile(r"\s*(First output|Output the thinking|Output the final|Please strictly)", re.I)
+
+
+def box_units(family: str, width: int | None = None, height: int | None = None,
+              min_pixels: int = QWEN25VL_MIN_PIXELS, max_pixels: int = QWEN25VL_MAX_PIXELS) -> str:
+    """The family's coordinate convention in words; for Qwen2.5-VL with the size the model sees."""
+    if family not in BOX_UNITS:
+        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(BOX_UNITS)}")
+    size = ""
+    if family == "qwen25vl" and width and height:
+        h, w = smart_resize(int(height), int(width), min_pixels=min_pixels, max_pixels=max_pixels)
+        size = f"; the image is {w}x{h} pixels, x from left, y from top"
+    return BOX_UNITS[family].format(size=size)
+
+
+def category_of(row: Mapping[str, Any]) -> str:
+    """The category a detection row asks for: its ``category`` column, the category named by a Visual-RFT
+    prompt in ``problem``, or ``problem`` itself when it is a bare name."""
+    for key in ("category", "category_name", "label"):
+        value = row.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    problem = str(row.get("problem") or "").strip()
+    match = _CATEGORY.search(problem)
+    if match:
+        return match.group(1).strip()
+    if problem and "\n" not in problem and len(problem) <= 80:
+        return problem.rstrip(".?")
+    raise ValueError(f"cannot tell the category of a detection row from its problem {problem[:80]!r}: give a "
+                     "`category` column, or set data.prompt: problem to use the text as given")
+
+
+def _bare_question(problem: str) -> str:
+    """``problem`` without the output-format instructions a Visual-RFT prompt appends."""
+    match = _INSTRUCTIONS.search(problem)
+    return (problem[:match.start()] if match else problem).strip()
+
+
+def question(task: str, row: Mapping[str, Any], family: str = "qwen2vl", mode: str = "template",
+             min_pixels: int = QWEN25VL_MIN_PIXELS, max_pixels: int = QWEN25VL_MAX_PIXELS) -> str:
+    """The prompt text of ``row`` for ``task`` (``mode="problem"``: the row's ``problem`` as given)."""
+    problem = str(row.get("problem") or "").strip()
+    if mode == "problem":
+        if not problem:
+            raise ValueError("the row has no `problem` text")
+        return problem
+    if mode != "template":
+        raise ValueError(f"unknown prompt mode {mode!r}; choose 'template' or 'problem'")
+    if task == "classification":
+        if "<answer>" in problem:
+            return problem  # already a whole Visual-RFT prompt; no coordinates to restate
+        bare = _bare_question(problem)
+        if not bare:
+            bare = CLASSIFICATION_QUESTION.format(subject="an object", kind="category of the object")
+        return CLASSIFICATION.format(question=bare, answer="category name")
+    units = box_units(family, row.get("width"), row.get("height"), min_pixels, max_pixels)
+    if task == "detection":
+        return DETECTION.format(category=category_of(row), units=units)
+    if task == "grounding":
+        expression = str(row.get("expression") or "").strip() or _bare_question(problem)
+        if not expression:
+            raise ValueError("a grounding row needs its referring expression in `problem` (or `expression`)")
+        return GROUNDING.format(expression=_as_phrase(expression), units=units)
+    raise ValueError(f"unknown task {task!r}; choose detection, classification or grounding")
+
+
+def _as_phrase(expression: str) -> str:
+    """A referring expression as it reads inside "Locate ... in the image" (quoted unless it is a phrase)."""
+    text = expression.rstrip(" .?")
+    return text if len(text.split()) <= 12 and not re.search(r"[.?!:]", text) else f'"{text}"'
+
+
+def conversation(text: str, with_image: bool = True) -> list[dict[str, Any]]:
+    """TRL's conversational prompt: one user turn, the image placeholder first, then the text."""
+    content: list[dict[str, Any]] = [{"type": "image"}] if with_image else []
+    content.append({"type": "text", "text": text})
+    return [{"role": "user", "content": content}]
+
+
+def make_prompt(task: str, row: Mapping[str, Any], family: str = "qwen2vl", mode: str = "template",
+                min_pixels: int = QWEN25VL_MIN_PIXELS, max_pixels: int = QWEN25VL_MAX_PIXELS,
+                ) -> list[dict[str, Any]]:
+    """``row`` as TRL's conversational prompt with an image."""
+    return conversation(question(task, row, family, mode, min_pixels, max_pixels))
