@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import subprocess
 import sys
 import warnings
@@ -223,6 +222,34 @@ def test_faster_coco_eval_equals_pycocotools_on_a_larger_set(tmp_path):
     assert [r["AP"] for r in a["per_category"]] == pytest.approx([r["AP"] for r in b["per_category"]], abs=1e-12)
 
 
+def test_precomputed_ious_are_cocoeval_ious_bit_for_bit(coco):
+    """faster-coco-eval is handed every (image, category) IoU matrix computed at once: they must be the
+    matrices COCOeval computes pair by pair (same detection order, maxDets cut, crowd rule, same bits)."""
+    gt, path = coco
+    preds = make_predictions(gt, seed=21)
+    rng = np.random.default_rng(5)
+    crowd = next(a for a in gt["annotations"] if a["iscrowd"])
+    x, y, w, h = crowd["bbox"]
+    many = [([x + dx, y + dy, x + w + dx, y + h + dy], round(float(c), 1))  # ties, and more than maxDets=100
+            for dx, dy, c in zip(rng.normal(0, 3, 130), rng.normal(0, 3, 130), rng.uniform(0, 1, 130))]
+    many += [([x, y, x + w, y + h], 0.5), ([x + w, y, x + 2 * w, y + h], 0.9)]  # identical; touching edge
+    preds[(crowd["image_id"], crowd["category_id"])] = many
+    dets = np.array([[iid, b[0], b[1], b[2] - b[0], b[3] - b[1], c, cid]
+                     for (iid, cid), items in sorted(preds.items()) for b, c in items], np.float64)
+    m = DetectionMetrics(gt_path=path, evaluator="pycocotools")
+    img_ids, cat_ids = sorted(i["id"] for i in gt["images"]), sorted(c["id"] for c in CATEGORIES)
+    table = m._bbox_ious(dets, img_ids, cat_ids, 100)
+    expected = [{"image_id": int(d[0]), "category_id": int(d[6]), "bbox": d[1:5].tolist(), "score": d[5]}
+                for d in dets]
+    ref = pycocotools_direct(path, expected)
+    pairs = {k: v for k, v in ref.ious.items() if len(v)}
+    assert set(table) == set(pairs)
+    for key, want in pairs.items():
+        assert table[key].shape == np.shape(want), key
+        np.testing.assert_array_equal(table[key], want)
+    assert table[(crowd["image_id"], crowd["category_id"])].shape[0] == 100
+
+
 def test_auto_picks_faster_coco_eval_when_installed(coco):
     _, path = coco
     assert DetectionMetrics(gt_path=path).evaluator == ("faster-coco-eval" if HAVE_FCE else "pycocotools")
@@ -273,8 +300,11 @@ def test_labels_name_the_category_when_records_have_none(coco):
     m = DetectionMetrics(gt_path=path, evaluator="pycocotools")
     cols = m.columns(records[:1])
     truth = [a for a in gt["annotations"] if a["image_id"] == records[0].data["image_id"] and not a["iscrowd"]]
-    assert len(cols["solution"][0]) == len(truth)
-    assert {d["label"] for d in cols["solution"][0]} <= {c["name"] for c in CATEGORIES}
+    objs = json.loads(cols["solution"][0])
+    assert len(objs) == len(truth)
+    assert {d["label"] for d in objs} <= {c["name"] for c in CATEGORIES}
+    assert sorted(d["bbox_2d"] for d in objs) == sorted(
+        [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in truth)
     got = score_records(m, records)
     assert got["unknown_labels"] == 2 * len(records)
     assert got["detections"] == len(expected)
@@ -391,8 +421,8 @@ def test_columns_give_pixel_ground_truth_sizes_and_keep_own_solutions(coco):
     cols = m.columns(records)
     want = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
             for a in gt["annotations"] if (a["image_id"], a["category_id"]) == (iid, cid) and not a["iscrowd"]]
-    assert cols["solution"][0] == want
-    assert cols["solution"][1] == []
+    assert want and json.loads(cols["solution"][0]) == want
+    assert cols["solution"][1] == "[]"  # "no objects" for the rewards
     assert cols["solution"][2] == "[1, 2, 3, 4]"
     size = {i["id"]: (i["width"], i["height"]) for i in gt["images"]}
     assert cols["width"] == [size[iid][0], 800, 500]
@@ -607,7 +637,8 @@ def test_table_figures_and_samples(coco, tmp_path):
     w, h = cols["width"][0], cols["height"][0]
     want = parse_completions([rec.data["completion"]]).boxes * np.array([w, h, w, h]) / 1000.0
     np.testing.assert_allclose(sample.predicted, want, rtol=1e-12)
-    np.testing.assert_allclose(sample.truth, cols["solution"][0] if cols["solution"][0] else np.zeros((0, 4)))
+    truth = json.loads(cols["solution"][0])
+    np.testing.assert_allclose(np.array(sample.truth).reshape(-1, 4), np.array(truth).reshape(-1, 4))
     assert sample.label == next(c["name"] for c in CATEGORIES if c["id"] == rec.data["category_id"])
 
 
@@ -644,11 +675,18 @@ def test_importing_the_module_stays_light():
     assert out.strip() == "[]"
 
 
-def test_frame_helpers_round_trip():
-    # guard on the helpers the tests build on: qwen2vl rounding stays within half a unit
-    for w, h in ((640, 480), (333, 500)):
-        box = [12.3, 45.6, 300.2, 420.9]
-        q = to_qwen2vl(box, w, h)
-        back = np.array(q) * np.array([w, h, w, h]) / 1000.0
-        assert np.all(np.abs(back - box) <= 0.5 * max(w, h) / 1000.0 + 1e-9)
-        assert not math.isnan(back.sum())
+def test_vreward_score_end_to_end_matches_pycocotools(coco, tmp_path):
+    from vreward.evaluate import ScoreConfig, score
+
+    gt, path = coco
+    records, expected = build_records(gt, make_predictions(gt, seed=11))
+    src = tmp_path / "completions.jsonl"
+    src.write_text("".join(json.dumps(r.data) + "\n" for r in records))
+    want = pycocotools_direct(path, expected).stats
+    for evaluator in EVALUATORS:
+        summary = score(ScoreConfig(input=src, task="detection", coco_gt=path, evaluator=evaluator, batch_size=5,
+                                    report=tmp_path / f"report_{evaluator}", progress=False))
+        assert summary["records"] == len(records)
+        assert_stats_equal(summary["metrics"], want)
+        assert summary["metrics"]["evaluator"] == evaluator
+        assert (tmp_path / f"report_{evaluator}" / "detection_pr_curves.png").exists()

@@ -14,12 +14,14 @@ this module stays light. See docs/evaluate-detection.md.
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import io
+import itertools
 import json
 import math
 import operator
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -166,11 +168,13 @@ class DetectionMetrics:
                         "default_score_used": 0}
         self._warned_default = False
         self._last: tuple[tuple[Record, ...], np.ndarray, np.ndarray] | None = None
-        self._solutions: dict[tuple[int, int], list] | None = None
-        self._label_solutions: dict[int, list] | None = None
+        self._solutions: dict[tuple[int, int], str] | None = None
+        self._label_solutions: dict[int, str] | None = None
+        self._sizes_py: tuple[list, list] | None = None
         self._result: dict[str, Any] | None = None
         self._precision: np.ndarray | None = None
         self._rec_thrs: np.ndarray | None = None
+        self._max_det_index = 0
 
     # ----------------------------------------------------------------------------------------------- ground truth
 
@@ -179,7 +183,7 @@ class DetectionMetrics:
         if not path.is_file():
             raise FileNotFoundError(f"ground truth {path}: no such file")
         try:
-            with path.open("rb") as f:
+            with path.open("rb") as f, _gc_paused():
                 data = json.load(f)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"ground truth {path}: not valid JSON ({exc})") from None
@@ -188,7 +192,6 @@ class DetectionMetrics:
         for key in ("images", "annotations", "categories"):
             if not isinstance(data.get(key), list):
                 raise ValueError(f"ground truth {path}: missing list field {key!r} (COCO instances format)")
-        kind = "LVIS" if self.lvis else "COCO"
 
         # images: id, width, height (and LVIS's federated lists)
         img_ids, widths, heights = [], [], []
@@ -246,43 +249,68 @@ class DetectionMetrics:
         # annotations: validated, ids made usable by both evaluators, arrays kept for the solution column
         anns = data["annotations"]
         n = len(anns)
-        ann_img = np.empty(n, np.int64)
-        ann_cat = np.empty(n, np.int64)
-        ann_box = np.empty((n, 4), np.float64)
-        ann_crowd = np.zeros(n, bool)
-        seen_ids: set = set()
-        renumber = False
-        for k, ann in enumerate(anns):
-            where = f"ground truth {path}: annotations[{k}]"
-            if not isinstance(ann, dict):
-                raise ValueError(f"{where} is not an object")
-            iid, cid, bbox = ann.get("image_id"), ann.get("category_id"), ann.get("bbox")
-            if iid not in self._img_pos or isinstance(iid, bool):
-                raise ValueError(f"{where}: image_id {iid!r} is not in 'images'")
-            if cid not in self._cat_name or isinstance(cid, bool):
-                raise ValueError(f"{where}: category_id {cid!r} is not in 'categories'")
-            if not (isinstance(bbox, list) and len(bbox) == 4
-                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
-                raise ValueError(f"{where}: field 'bbox' must be [x, y, width, height], got {bbox!r}")
-            if "area" not in ann:
-                ann["area"] = float(bbox[2]) * float(bbox[3])  # bbox-only datasets: the box's area
-            if not self.lvis and "iscrowd" not in ann:
-                ann["iscrowd"] = 0  # pycocotools reads the key unconditionally
-            aid = ann.get("id")
-            if isinstance(aid, bool) or not isinstance(aid, int) or aid == 0 or aid in seen_ids:
-                renumber = True  # id 0 means "unmatched" inside COCOeval; duplicates overwrite each other
-            seen_ids.add(aid)
-            ann_img[k], ann_cat[k] = iid, cid
-            ann_box[k] = bbox
-            ann_crowd[k] = bool(ann.get("iscrowd", 0))
-        if renumber:
-            for k, ann in enumerate(anns):
-                ann["id"] = k + 1
+        columns = self._annotation_columns(anns)
+        if columns is None:
+            self._check_annotations(anns)  # raises, naming the first bad annotation
+            raise ValueError(f"ground truth {path}: unreadable annotations")  # pragma: no cover
+        img_list, cat_list, box_list = columns
+        ann_img = np.array(img_list, np.int64).reshape(n)
+        ann_cat = np.array(cat_list, np.int64).reshape(n)
+        ann_box = np.array(box_list, np.float64).reshape(n, 4)
+        ann_crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), bool, n)
+        missing_area = [a for a in anns if "area" not in a]
+        for a in missing_area:  # bbox-only datasets: the box's area
+            a["area"] = float(a["bbox"][2]) * float(a["bbox"][3])
+        if not self.lvis:
+            for a in anns:
+                if "iscrowd" not in a:
+                    a["iscrowd"] = 0  # pycocotools reads the key unconditionally
+        ids = [a.get("id") for a in anns]
+        renumber = not all(type(i) is int for i in ids) or 0 in set(ids) or len(set(ids)) != n
+        if renumber:  # id 0 means "unmatched" inside COCOeval; duplicate ids overwrite each other
+            for k, a in enumerate(anns):
+                a["id"] = k + 1
         self._renumbered = renumber
         self._ann_img, self._ann_cat, self._ann_box, self._ann_crowd = ann_img, ann_cat, ann_box, ann_crowd
         self._data = data
         self._coco_gt = None
-        self._kind = kind
+
+    def _annotation_columns(self, anns: list) -> tuple[list, list, list] | None:
+        """image ids, category ids and boxes of every annotation, checked a column at a time (None: a problem)."""
+        try:
+            img = [a["image_id"] for a in anns]
+            cat = [a["category_id"] for a in anns]
+            box = [a["bbox"] for a in anns]
+        except (KeyError, TypeError):
+            return None
+        number = {int, float}
+        if not anns:
+            return img, cat, box
+        if set(map(type, img)) != {int} or not set(img) <= self._img_pos.keys():
+            return None
+        if set(map(type, cat)) != {int} or not set(cat) <= self._cat_name.keys():
+            return None
+        if set(map(type, box)) != {list} or set(map(len, box)) != {4}:
+            return None
+        if not set(map(type, itertools.chain.from_iterable(box))) <= number:
+            return None
+        return img, cat, box
+
+    def _check_annotations(self, anns: list) -> None:
+        """Raise a ValueError naming the first annotation that the evaluators cannot read."""
+        img_ok, cat_ok = self._img_pos.keys(), self._cat_name.keys()
+        number = (int, float)
+        for k, ann in enumerate(anns):
+            where = f"ground truth {self.gt_path}: annotations[{k}]"
+            if not isinstance(ann, dict):
+                raise ValueError(f"{where} is not an object")
+            iid, cid, bbox = ann.get("image_id"), ann.get("category_id"), ann.get("bbox")
+            if type(iid) is not int or iid not in img_ok:
+                raise ValueError(f"{where}: image_id {iid!r} is not in 'images'")
+            if type(cid) is not int or cid not in cat_ok:
+                raise ValueError(f"{where}: category_id {cid!r} is not in 'categories'")
+            if not (type(bbox) is list and len(bbox) == 4 and all(type(v) in number for v in bbox)):
+                raise ValueError(f"{where}: field 'bbox' must be [x, y, width, height], got {bbox!r}")
 
     def _gt_coco(self):
         """The evaluator's COCO object of the ground truth (built once, on first use)."""
@@ -301,28 +329,36 @@ class DetectionMetrics:
                 self._coco_gt = coco
         return self._coco_gt
 
-    def _gt_boxes(self) -> dict[tuple[int, int], list]:
-        """Non-crowd GT boxes of each (image, category) as [x1, y1, x2, y2] pixel lists."""
+    def _gt_boxes(self) -> dict[tuple[int, int], str]:
+        """Non-crowd GT boxes of each (image, category): the JSON text of their [x1, y1, x2, y2] pixel lists."""
         if self._solutions is None:
-            sol: dict[tuple[int, int], list] = {}
+            groups: dict[tuple[int, int], list[str]] = {}
             keep = self._solution_boxes_mask()
             b = self._ann_box[keep]
-            xyxy = np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], axis=1).tolist()
-            for iid, cid, box in zip(self._ann_img[keep].tolist(), self._ann_cat[keep].tolist(), xyxy):
-                sol.setdefault((iid, cid), []).append(box)
-            self._solutions = sol
+            x2, y2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+            # repr of a finite float is exactly what json.dumps writes
+            texts = [f"[{a!r}, {c!r}, {e!r}, {f!r}]" for a, c, e, f in zip(b[:, 0].tolist(), b[:, 1].tolist(),
+                                                                              x2.tolist(), y2.tolist())]
+            for key, text in zip(zip(self._ann_img[keep].tolist(), self._ann_cat[keep].tolist()), texts):
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [text]
+                else:
+                    group.append(text)
+            self._solutions = {key: "[" + ", ".join(group) + "]" for key, group in groups.items()}
         return self._solutions
 
-    def _gt_labelled_boxes(self) -> dict[int, list]:
-        """Non-crowd GT boxes of each image with their category names (for records without a category)."""
+    def _gt_labelled_boxes(self) -> dict[int, str]:
+        """Non-crowd GT boxes of each image with their category names, as JSON text (records without a
+        category): ``[{"bbox_2d": [x1, y1, x2, y2], "label": name}, ...]``."""
         if self._label_solutions is None:
-            sol: dict[int, list] = {}
+            groups: dict[int, list] = {}
             keep = self._solution_boxes_mask()
             b = self._ann_box[keep]
             xyxy = np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], axis=1).tolist()
             for iid, cid, box in zip(self._ann_img[keep].tolist(), self._ann_cat[keep].tolist(), xyxy):
-                sol.setdefault(iid, []).append({"bbox_2d": box, "label": self._cat_name[cid]})
-            self._label_solutions = sol
+                groups.setdefault(iid, []).append({"bbox_2d": box, "label": self._cat_name[cid]})
+            self._label_solutions = {key: json.dumps(objs) for key, objs in groups.items()}
         return self._label_solutions
 
     def _solution_boxes_mask(self) -> np.ndarray:
@@ -352,52 +388,67 @@ class DetectionMetrics:
         cid = self._cat_by_name.get(_norm_name(label), -1)
         return -1 if cid is None else cid
 
+    def _image_position(self, rec: Record, value: Any) -> int:
+        """Position in the GT images of a record's image id (an error naming the line when there is none)."""
+        as_int = _as_int_id(value)
+        p = self._img_pos.get(as_int) if as_int is not None else None
+        if p is None:
+            if self.image_id_field not in rec.data:
+                raise ValueError(f"line {rec.line}: missing field {self.image_id_field!r} (the image id in "
+                                 f"{self.gt_path})")
+            raise ValueError(f"line {rec.line}: {self.image_id_field} {value!r} is not an image of {self.gt_path}")
+        return p
+
     def _resolve(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray]:
         """Per record: position of its image in the GT, and its category id (-1: take the boxes' labels)."""
         last = self._last
         if last is not None and len(last[0]) == len(records) and all(map(operator.is_, last[0], records)):
             return last[1], last[2]
-        pos = np.empty(len(records), np.int64)
-        cats = np.empty(len(records), np.int64)
-        img_pos, id_field, cat_field = self._img_pos, self.image_id_field, self.category_field
-        for k, rec in enumerate(records):
-            data = rec.data
-            value = data.get(id_field)
-            p = img_pos.get(value) if type(value) is int else None
-            if p is None:
-                if id_field not in data:
-                    raise ValueError(f"line {rec.line}: missing field {id_field!r} (the image id in {self.gt_path})")
-                as_int = _as_int_id(value)
-                p = img_pos.get(as_int) if as_int is not None else None
-                if p is None:
-                    raise ValueError(f"line {rec.line}: {id_field} {value!r} is not an image of {self.gt_path}")
-            pos[k] = p
-            c = data.get(cat_field)
-            if c is None:
-                cats[k] = -1
-            elif type(c) is int and c in self._cat_name:
-                cats[k] = c
-            else:
-                cats[k] = self._category_of(c, rec.line)
+        n = len(records)
+        datas = [rec.data for rec in records]
+        id_values = [d.get(self.image_id_field) for d in datas]
+        cat_values = [d.get(self.category_field) for d in datas]
+        positions = None
+        if set(map(type, id_values)) == {int}:  # the usual case, checked for the whole batch at once
+            positions = list(map(self._img_pos.get, id_values))
+            if None in positions:
+                positions = None
+        if positions is None:
+            positions = [self._image_position(rec, value) for rec, value in zip(records, id_values)]
+        pos = np.array(positions, np.int64).reshape(n)
+        kinds = set(map(type, cat_values))
+        if kinds == {int} and set(cat_values) <= self._cat_name.keys():
+            cats = np.array(cat_values, np.int64)
+        elif kinds == {type(None)}:
+            cats = np.full(n, -1, np.int64)
+        else:
+            cats = np.array([-1 if c is None else c if type(c) is int and c in self._cat_name
+                             else self._category_of(c, rec.line) for rec, c in zip(records, cat_values)],
+                            np.int64).reshape(n)
         self._last = (tuple(records), pos, cats)
         return pos, cats
 
     def columns(self, records: list[Record]) -> dict[str, list[Any]]:
         """``width``/``height`` of every record's image and, when a record lacks its own, the ``solution``.
 
-        The solution of a record is the non-crowd GT boxes of its (image, category) as ``[[x1, y1, x2, y2],
-        ...]`` in pixels (``[]`` when there are none); of a record without a category, every non-crowd box of
-        its image as ``{"bbox_2d": [...], "label": name}``.
+        The solution of a record is the non-crowd GT boxes of its (image, category) as the JSON text of
+        ``[[x1, y1, x2, y2], ...]`` in pixels (``"[]"`` when there are none: "no objects"); of a record without
+        a category, every non-crowd box of its image as ``[{"bbox_2d": [...], "label": name}, ...]``. Texts
+        rather than lists, so that the rewards read them without re-encoding every row (``json.loads`` gives
+        the lists back).
         """
         pos, cats = self._resolve(records)
+        if self._sizes_py is None:
+            self._sizes_py = (_int_if_whole(self._img_w), _int_if_whole(self._img_h))
+        p = pos.tolist()
+        widths, heights = self._sizes_py
         ids = self._img_ids[pos].tolist()
-        out: dict[str, list[Any]] = {"width": _int_if_whole(self._img_w[pos]),
-                                     "height": _int_if_whole(self._img_h[pos])}
+        out: dict[str, list[Any]] = {"width": [widths[k] for k in p], "height": [heights[k] for k in p]}
         field = self.solution_field
         if any(field not in rec.data for rec in records):
             by_pair = self._gt_boxes()
             by_image = self._gt_labelled_boxes() if (cats < 0).any() else {}
-            empty: list = []
+            empty = "[]"
             out["solution"] = [
                 rec.data[field] if field in rec.data
                 else (by_pair.get((iid, cid), empty) if cid >= 0 else by_image.get(iid, empty))
@@ -412,6 +463,7 @@ class DetectionMetrics:
         if len(parsed) != n:
             raise ValueError(f"parsed batch has {len(parsed)} rows for {n} records")
         pos, cats = self._resolve(records)
+        self._result = None
         self._counts["records"] += n
         self._scored_images.update(self._img_ids[pos].tolist())
         self._scored_categories.update(c for c in set(cats.tolist()) if c >= 0)
@@ -478,7 +530,6 @@ class DetectionMetrics:
         chunk[:, 6] = box_cat[k]
         if len(chunk):
             self._chunks.append(chunk)
-            self._result = None
 
     # ---------------------------------------------------------------------------------------------- evaluation
 
@@ -526,41 +577,96 @@ class DetectionMetrics:
         return self._result
 
     def _evaluate(self, dets: np.ndarray, img_ids: list[int], cat_ids: list[int]):
-        """Run the evaluator; returns precision [TxRxKxAxM], recall [TxKxAxM], stats, recall thresholds, M index."""
+        """Run the evaluator; returns precision [TxRxKxAxM], recall [TxKxAxM], stats, recall thresholds, M index.
+
+        The cyclic garbage collector is paused meanwhile: the evaluators build a few hundred thousand small
+        dicts and lists, none of them cyclic, and full collections over them cost more than the evaluation.
+        """
         gt = self._gt_coco()
-        anns = _result_annotations(dets)
-        if self.evaluator == "faster-coco-eval":
-            from faster_coco_eval import COCOeval_faster
-
-            dt = gt.loadRes(anns)
-            ev = COCOeval_faster(gt, dt, "bbox", print_function=_noop, lvis_style=self.lvis)
-            ev.params.imgIds = list(img_ids)
-            ev.params.catIds = list(cat_ids)
-            if self.lvis:
-                ev.params.maxDets = [LVIS_MAX_DETS]
-            ev.evaluate()
-            ev.accumulate()
-            if not self.lvis:
-                ev.summarize()
-        else:
-            from pycocotools.cocoeval import COCOeval
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                dt = gt.loadRes(anns) if anns else _empty_results(gt)
-                ev = COCOeval(gt, dt, "bbox")
+        with _gc_paused():
+            if self.evaluator == "faster-coco-eval":
+                dt = _fce_results(gt, dets)
+                ev = _fce_eval_class()(gt, dt, "bbox", print_function=_noop, lvis_style=self.lvis)
                 ev.params.imgIds = list(img_ids)
                 ev.params.catIds = list(cat_ids)
+                if self.lvis:
+                    ev.params.maxDets = [LVIS_MAX_DETS]
+                ev.precomputed_ious = self._bbox_ious(dets, img_ids, cat_ids, max(ev.params.maxDets))
                 ev.evaluate()
                 ev.accumulate()
-                ev.summarize()
-        precision = np.asarray(ev.eval["precision"], np.float64)
-        recall = np.asarray(ev.eval["recall"], np.float64)
-        rec_thrs = np.asarray(ev.params.recThrs, np.float64)
+                if not self.lvis:
+                    ev.summarize()
+            else:
+                from pycocotools.cocoeval import COCOeval
+
+                anns = _result_annotations(dets)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    dt = gt.loadRes(anns) if anns else _empty_results(gt)
+                    ev = COCOeval(gt, dt, "bbox")
+                    ev.params.imgIds = list(img_ids)
+                    ev.params.catIds = list(cat_ids)
+                    ev.evaluate()
+                    ev.accumulate()
+                    ev.summarize()
+            precision = np.asarray(ev.eval["precision"], np.float64)
+            recall = np.asarray(ev.eval["recall"], np.float64)
+            rec_thrs = np.asarray(ev.params.recThrs, np.float64)
+            iou_thrs = np.asarray(ev.params.iouThrs, np.float64)
+            coco_stats = None if self.lvis else np.asarray(ev.stats, np.float64)[:12].tolist()
+            max_dets = list(ev.params.maxDets)
+            del ev, dt
         if self.lvis:
-            stats = self._lvis_stats(precision, recall, np.asarray(ev.params.iouThrs), cat_ids)
-            return precision, recall, stats, rec_thrs, 0
-        stats = {name: float(v) for name, v in zip(COCO_STATS, np.asarray(ev.stats)[:12].tolist())}
-        return precision, recall, stats, rec_thrs, list(ev.params.maxDets).index(100)
+            return precision, recall, self._lvis_stats(precision, recall, iou_thrs, cat_ids), rec_thrs, 0
+        stats = {name: float(v) for name, v in zip(COCO_STATS, coco_stats)}
+        return precision, recall, stats, rec_thrs, max_dets.index(100)
+
+    def _bbox_ious(self, dets: np.ndarray, img_ids: list[int], cat_ids: list[int],
+                   max_det: int) -> dict[tuple[int, int], np.ndarray]:
+        """COCOeval's ``computeIoU`` of every (image, category) with detections and GT, all at once.
+
+        Per pair, as COCOeval orders them: detections in input order sorted by descending score (stable), the
+        first ``max_det`` kept; GT boxes in file order; IoU as pycocotools' ``bbIou`` computes it (crowd GT:
+        intersection over the detection's area).
+        """
+        ids = (dets[:, 0], dets[:, 6], self._ann_img, self._ann_cat)
+        if len(dets) and not all(((a >= 0) & (a < _KEY_STRIDE)).all() for a in ids):
+            return {}  # ids that do not pack into one int64 key: the evaluator computes the IoUs itself
+        img_ok = np.isin(self._ann_img, img_ids) & np.isin(self._ann_cat, cat_ids)
+        g_idx = np.flatnonzero(img_ok)  # file order
+        g_key = self._ann_img[g_idx] * _KEY_STRIDE + self._ann_cat[g_idx]
+        g_idx = g_idx[np.argsort(g_key, kind="stable")]
+        g_key = self._ann_img[g_idx] * _KEY_STRIDE + self._ann_cat[g_idx]
+        d_key = dets[:, 0].astype(np.int64) * _KEY_STRIDE + dets[:, 6].astype(np.int64)
+        d_idx = np.lexsort((np.arange(len(dets)), -dets[:, 5], d_key))  # pair, score desc, input order
+        d_key = d_key[d_idx]
+        d_pairs, d_start, d_count = np.unique(d_key, return_index=True, return_counts=True)
+        g_pairs, g_start, g_count = np.unique(g_key, return_index=True, return_counts=True)
+        pairs, di, gi = np.intersect1d(d_pairs, g_pairs, assume_unique=True, return_indices=True)
+        if not len(pairs):
+            return {}
+        dc = np.minimum(d_count[di], max_det)
+        gc_ = g_count[gi]
+        sizes = dc * gc_
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        pair_of = np.repeat(np.arange(len(pairs)), sizes)
+        local = np.arange(int(ends[-1])) - starts[pair_of]
+        d_rows = d_idx[d_start[di][pair_of] + local // gc_[pair_of]]
+        g_rows = g_idx[g_start[gi][pair_of] + local % gc_[pair_of]]
+        D = dets[d_rows, 1:5]
+        G = self._ann_box[g_rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # pycocotools maskApi.c bbIou, operation for operation
+            da = D[:, 2] * D[:, 3]
+            ga = G[:, 2] * G[:, 3]
+            w = np.minimum(D[:, 2] + D[:, 0], G[:, 2] + G[:, 0]) - np.maximum(D[:, 0], G[:, 0])
+            h = np.minimum(D[:, 3] + D[:, 1], G[:, 3] + G[:, 1]) - np.maximum(D[:, 1], G[:, 1])
+            i = w * h
+            u = np.where(self._ann_crowd[g_rows], da, da + ga - i)
+            iou = np.where((w > 0) & (h > 0), i / u, 0.0)
+        keys = pairs.tolist()
+        return {(k // _KEY_STRIDE, k % _KEY_STRIDE): iou[a:b].reshape(m, n)
+                for k, a, b, m, n in zip(keys, starts.tolist(), ends.tolist(), dc.tolist(), gc_.tolist())}
 
     def _lvis_stats(self, precision: np.ndarray, recall: np.ndarray, iou_thrs: np.ndarray,
                     cat_ids: list[int]) -> dict[str, float]:
@@ -671,7 +777,8 @@ class DetectionMetrics:
             ap = float(sel[valid].mean()) if valid.any() else float("nan")
             curves.append((label, y, ap))
         max_dets = LVIS_MAX_DETS if self.lvis else 100
-        fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
+        fig, ax = plt.subplots(figsize=(6, 4.2), dpi=96)
+        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.9)
         try:
             for label, y, ap in curves:
                 ax.plot(rec_thrs, y, label=f"{label} (AP {ap:.3f})")
@@ -681,9 +788,8 @@ class DetectionMetrics:
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(loc="lower left")
-            ax.set_title(f"Precision-recall (area all, maxDets {max_dets}, mean over categories)")
+            ax.set_title(f"Precision-recall (area all, maxDets {max_dets}, mean over categories)", fontsize=10)
             path = out_dir / "detection_pr_curves.png"
-            fig.tight_layout()
             fig.savefig(path)
         finally:
             plt.close(fig)
@@ -761,11 +867,67 @@ def _result_annotations(dets: np.ndarray) -> list[dict[str, Any]]:
     """Detections as COCO result dicts (what ``loadRes`` takes), with plain Python numbers."""
     if not len(dets):
         return []
-    cols = dets.T.tolist()
-    img = [int(v) for v in cols[0]]
-    cat = [int(v) for v in cols[6]]
+    cols = dets[:, 1:6].T.tolist()
+    img = dets[:, 0].astype(np.int64).tolist()
+    cat = dets[:, 6].astype(np.int64).tolist()
     return [{"image_id": i, "category_id": c, "bbox": [x, y, w, h], "score": s}
-            for i, c, x, y, w, h, s in zip(img, cat, cols[1], cols[2], cols[3], cols[4], cols[5])]
+            for i, c, x, y, w, h, s in zip(img, cat, *cols)]
+
+
+def _fce_results(gt, dets: np.ndarray):
+    """faster-coco-eval's result object of the detections, as its ``loadRes`` builds it from result dicts:
+    the GT's images and categories, and per detection ``area = w * h``, ``id`` = 1-based position,
+    ``iscrowd = 0`` (without the polygon ``loadRes`` adds for segmentation, which bbox evaluation never reads).
+    """
+    import copy
+
+    from faster_coco_eval import COCO
+
+    cols = dets[:, 1:6].T.tolist()
+    img = dets[:, 0].astype(np.int64).tolist()
+    cat = dets[:, 6].astype(np.int64).tolist()
+    area = (dets[:, 3] * dets[:, 4]).tolist()
+    anns = [{"image_id": i, "category_id": c, "bbox": [x, y, w, h], "score": s, "area": a, "id": k, "iscrowd": 0}
+            for k, (i, c, x, y, w, h, s, a) in enumerate(zip(img, cat, *cols, area), 1)]
+    res = COCO(print_function=_noop)
+    res.dataset = {"info": {}, "images": list(gt.dataset["images"]),
+                   "categories": copy.deepcopy(gt.dataset["categories"]), "annotations": anns}
+    res.createIndex()
+    return res
+
+
+_KEY_STRIDE = 1 << 31  # (image id, category id) packed in one int64; COCO ids are below 2**31
+
+
+@functools.cache
+def _fce_eval_class():
+    """faster-coco-eval's evaluator, taking the IoU matrices of (image, category) pairs from
+    ``precomputed_ious`` (computed for all pairs at once) instead of one Python call per pair."""
+    from faster_coco_eval import COCOeval_faster
+
+    class PrecomputedIoUEval(COCOeval_faster):
+        precomputed_ious: dict | None = None
+
+        def computeIoU(self, imgId, catId):  # noqa: N802 - the evaluator's method name
+            table = self.precomputed_ious
+            if table is not None and self.params.iouType == "bbox" and self.params.useCats:
+                found = table.get((imgId, catId))
+                if found is not None:
+                    return found
+            return super().computeIoU(imgId, catId)
+
+    return PrecomputedIoUEval
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _empty_results(gt):
@@ -779,8 +941,3 @@ def _empty_results(gt):
                    "annotations": []}
     res.createIndex()
     return res
-
-
-def stats_of(metrics: dict[str, Any], names: Iterable[str] = COCO_STATS) -> list[float]:
-    """The named stats of :meth:`DetectionMetrics.finalize`'s result, in order."""
-    return [metrics["stats"][n] for n in names]
