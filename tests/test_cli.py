@@ -52,3 +52,17 @@ def test_classification_and_custom_fields(tmp_path, capsys):
     got = [json.loads(x) for x in out.read_text().splitlines()]
     assert [g["accuracy_reward"] for g in got] == [1.0, 0.0]
     assert got[1]["accuracy_reward_reason"] == "several_classes"
+
+
+def test_readme_command_on_the_bundled_coco_sample(tmp_path, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "coco_sample"
+    summary_path, report = tmp_path / "summary.json", tmp_path / "report"
+    assert main(["score", str(root / "completions.jsonl"), "--coco-gt", str(root / "instances.json"),
+                 "--summary-json", str(summary_path), "--report", str(report), "--no-progress"]) == 0
+    summary = json.loads(summary_path.read_text())
+    stats = summary["metrics"]["stats"]
+    assert summary["records"] == 24 and 0.0 < stats["AP"] < stats["AP50"] <= 1.0
+    assert (report / "report.html").exists() and list((report / "gallery").glob("*.png"))
+    assert "AP50" in capsys.readouterr().out

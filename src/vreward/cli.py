@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--lvis-gt", type=Path, help="LVIS annotations JSON: adds LVIS mAP")
     det.add_argument("--evaluator", choices=("auto", "pycocotools", "faster-coco-eval"), default="auto")
     det.add_argument("--default-score", type=float, default=1.0, help="score of a box without confidence")
+    det.add_argument("--images", choices=("gt", "scored"), default="gt",
+                     help="evaluate on every ground-truth image (COCO's rule) or only the scored ones")
+    det.add_argument("--categories", choices=("gt", "scored"), default="gt",
+                     help="evaluate every ground-truth category or only the scored ones")
     det.add_argument("--threshold", type=float, default=0.5, help="IoU threshold of the rewards' matches")
     det.add_argument("--matching", choices=("greedy", "hungarian"), default="greedy")
     frames = s.add_argument_group("coordinate frames")
@@ -72,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             completion_field=args.completion_field, solution_field=args.solution_field,
             image_id_field=args.image_id_field, category_field=args.category_field,
             image_path_field=args.image_path_field, coco_gt=args.coco_gt, lvis_gt=args.lvis_gt,
-            evaluator=args.evaluator, default_score=args.default_score, threshold=args.threshold,
+            evaluator=args.evaluator, images=args.images, categories=args.categories,
+            default_score=args.default_score, threshold=args.threshold,
             matching=args.matching, coords=args.coords, solution_coords=args.solution_coords,
             min_pixels=args.min_pixels, max_pixels=args.max_pixels, thresholds=tuple(args.thresholds),
             match=args.match, classes=classes, output=args.output, summary=args.summary_json, report=args.report,

@@ -57,6 +57,8 @@ class ScoreConfig(BaseModel):
     coco_gt: Path | None = Field(None, description="COCO instances JSON (detection mAP)")
     lvis_gt: Path | None = Field(None, description="LVIS annotations JSON (detection mAP, LVIS rules)")
     evaluator: Literal["auto", "pycocotools", "faster-coco-eval"] = "auto"
+    images: Literal["gt", "scored"] = Field("gt", description="evaluate on all ground-truth images, or the scored")
+    categories: Literal["gt", "scored"] = Field("gt", description="evaluate all ground-truth categories, or the scored")
     default_score: float = Field(1.0, description="COCO score of a box that states no confidence")
     coords: Frame | None = Field(None, description="frame of the model's boxes (detection with COCO: qwen2vl)")
     solution_coords: Frame | None = None
@@ -100,7 +102,8 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
         return DetectionMetrics(gt_path=config.coco_gt or config.lvis_gt, lvis=config.lvis_gt is not None,
                                 coords=config.coords or "qwen2vl", image_id_field=config.image_id_field,
                                 category_field=config.category_field, default_score=config.default_score,
-                                evaluator=config.evaluator, **frames)
+                                evaluator=config.evaluator, images=config.images, categories=config.categories,
+                                solution_field=config.solution_field, **frames)
     tag = config.require_answer_tag
     if config.task == "grounding":
         from vreward.evaluate.grounding import GroundingMetrics
