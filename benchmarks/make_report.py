@@ -263,10 +263,95 @@ def agreement(r: dict) -> list[str]:
     return lines + table(["reward", "kind / vreward reason", "completions", "cause"], rows)
 
 
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3%}"
+
+
+def _tokens(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def training(train: dict | None, gpu: dict | None) -> list[str]:
+    """The Training section: GRPO step throughput and the rewards' share of the step, CPU and GPU."""
+    lines = ["## Training", ""]
+    header = ["device", "threads", "steps/s", "step (median)", "generated tokens/s (whole step)",
+              "tokens/s while generating", "tokens / completion", "reward time / step (median)",
+              "reward share of step", "target", "status"]
+    if train:
+        runs, cfg, m = train["runs"], train["config"], train["machine"]
+        r0 = runs[0]
+        lines += [" ".join([
+            "`benchmarks/bench_train.py`: GRPO on the tiny random Qwen2-VL (`vreward_train.tiny`) and the",
+            "drawn-shapes detection set (`vreward_train.synthetic`), trained through",
+            "`vreward_train.train.build_trainer`",
+            f"(TRL's `GRPOTrainer`, `{cfg['base_config']}`: {r0['num_generations']} generations of at most",
+            f"{r0['max_completion_length']} tokens per step, beta {r0['beta']}, float32). After",
+            f"{r0['sft_steps']} supervised warm-up steps on the answer format (not timed) and",
+            f"{r0['warmup_steps']} GRPO warm-up steps (excluded), the",
+            f"next {r0['measured_steps']} steps are measured, one fresh process per torch thread count. Each",
+            "reward function is wrapped in a timer that keeps its name; the share is the summed reward time over",
+            "the summed step wall time (data loading, generation, rewards, reference and policy passes, backward,",
+            f"optimizer, logging). Device: CPU, {m['cpu_model']} ({m['cpu_affinity']} usable cores), measured",
+            f"{m['date']}, load average at the end {' / '.join(f'{x:.2f}' for x in m['load_average'] or [])}.",
+        ]), ""]
+        rows = [[f"CPU ({m['cpu_model']})", r["threads"], f"{r['steps_per_s']:.3f}", fmt_s(r["step"]["median_s"]),
+                 _tokens(r["tokens_per_s"]), _tokens(r.get("generate_tokens_per_s")),
+                 f"{r['mean_completion_tokens']:.1f}", fmt_s(r["reward_per_step"]["median_s"]),
+                 _share(r["reward_share"]), f"< {r['reward_share_target']:.1%}",
+                 status(r["reward_share"] < r["reward_share_target"])] for r in runs]
+        lines += table(header, rows)
+        notes = []
+        for r in runs:
+            per_fn = ", ".join(f"`{k}` {fmt_s(v / r['measured_steps'])}" for k, v in
+                               r["reward_per_function_s"].items())
+            means = ", ".join(f"{k} {v:.2f}" for k, v in r["reward_means"].items())
+            first = r.get("reward_prewarm_s")
+            notes.append(" ".join([
+                f"{r['threads']} thread(s): per step {per_fn};",
+                f"TRL's own profiling of the reward calls gives {_share(r.get('trl_reward_share'))} of the step",
+                "(`_calculate_rewards`, with TRL's tensor bookkeeping,",
+                f"{_share(r.get('trl_calculate_rewards_share'))});",
+                f"mean rewards {means}; median share per step {_share(r['reward_share_per_step']['median_s'])}"
+                + (f"; one call of each reward on a 64-completion corpus batch before training (loading vreward's "
+                   f"compiled code once per process, not timed in the steps) took {fmt_s(first)}."
+                   if first is not None else "."),
+            ]))
+        lines += ["", " ".join(notes), "",
+                  "A tiny model's step is short, so the CPU share is a pessimistic bound; the target is meant for "
+                  "real model sizes (GPU below)."]
+        lines.append("")
+    if gpu:
+        g = gpu
+        lines += [" ".join([
+            f"`benchmarks/bench_train_gpu.py` on {g['device']}: Qwen2-VL-2B architecture with random weights",
+            f"({g['parameters'] / 1e9:.2f} B parameters), {g['num_generations']} generations of at most",
+            f"{g['max_completion_length']} tokens per step, bf16 {'on' if g['bf16'] else 'off'}, gradient",
+            f"checkpointing {'on' if g['gradient_checkpointing'] else 'off'}, beta {g['beta']},",
+            f"`{g['attn_implementation']}` attention; {g['warmup_steps']} warm-up steps excluded,",
+            f"{g['measured_steps']} measured; rewards scored on {g['rewards_scored_on']}; measured",
+            f"{g['machine']['date']}.",
+        ]), ""]
+        peak = g.get("peak_memory_bytes")
+        rows = [[f"GPU ({g['device']})", "-", f"{g['steps_per_s']:.3f}", fmt_s(g["step"]["median_s"]),
+                 _tokens(g["tokens_per_s"]), _tokens(g.get("generate_tokens_per_s")),
+                 f"{g['mean_completion_tokens']:.1f}", fmt_s(g["reward_per_step"]["median_s"]),
+                 _share(g["reward_share"]), f"< {g['reward_share_target']:.1%}",
+                 status(g["reward_share"] < g["reward_share_target"])]]
+        lines += table(header, rows)
+        if peak is not None:
+            lines += ["", f"Peak GPU memory (`torch.cuda.max_memory_allocated`): {peak / 2**30:.1f} GiB "
+                      f"(reserved {g['peak_reserved_bytes'] / 2**30:.1f} GiB)."]
+    else:
+        lines.append("GPU figures: not yet measured (no GPU was lent to the task that built this; run "
+                     "`python benchmarks/bench_train_gpu.py` on one).")
+    return lines
+
+
 def render() -> str:
     rewards, kernels, imp = load("rewards"), load("kernels"), load("import")
+    train, train_gpu = load("train"), load("train_gpu")
     present = [x for x in (rewards, kernels, imp) if x]
-    if not present:
+    if not present and not (train or train_gpu):
         raise SystemExit("no results in benchmarks/out/: run the benchmarks first")
     intro = " ".join([
         "Generated by `benchmarks/make_report.py` from `benchmarks/out/*.json`; `benchmarks/README.md` says",
@@ -282,7 +367,7 @@ def render() -> str:
                f"{fmt_s(EARLIER_REFERENCE['batch_128_s'])} for the three rewards on a 128 batch, about "
                f"{EARLIER_REFERENCE['completions_per_s']:,} completions/s on 100k. The machine is shared, so "
                "absolute numbers move with its load; the ratios are measured in the same run.")
-    lines = ["# Benchmarks", "", intro, "", "## Machine", ""] + machine(present)
+    lines = ["# Benchmarks", "", intro, "", "## Machine", ""] + (machine(present) if present else [])
     lines += ["", "## Targets", "", "Each target is judged on the median of its repeats.", ""]
     lines += targets(rewards, kernels, imp) + ["", context, "", "## Details", ""]
     if rewards:
@@ -293,6 +378,8 @@ def render() -> str:
         lines += startup_details(imp) + [""]
     if rewards:
         lines += agreement(rewards) + [""]
+    if train or train_gpu:
+        lines += training(train, train_gpu) + [""]
     return "\n".join(lines)
 
 
