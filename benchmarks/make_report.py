@@ -202,7 +202,9 @@ def startup_details(imp: dict) -> list[str]:
         "### Start-up", "",
         f"`import vreward`: median {fmt_s(i['median_s'])} over {len(i['runs'])} fresh processes (whole "
         f"process {fmt_s(i['process_wall_median_s'])}); numba imported at import: "
-        f"{'yes' if i['numba_imported'] else 'no'}.", "",
+        f"{'yes' if i['numba_imported'] else 'no'}. The package's public names load on first use (PEP 562), "
+        "so that figure excludes the reward modules: `from vreward import iou_reward` adds their loading, "
+        "measured next.", "",
         f"First detection step in a fresh process with a warm numba cache (median of {len(w['runs'])}): "
         f"loading the reward modules {fmt_s(w['load_rewards_s_median'])}, first `iou_reward` call "
         f"{fmt_s(w['call_s_median'])} (together {fmt_s(w['first_call_s_median'])}), whole first step "
@@ -347,9 +349,74 @@ def training(train: dict | None, gpu: dict | None) -> list[str]:
     return lines
 
 
+def scoring(sc: dict) -> list[str]:
+    """Offline scoring (`vreward score`) at COCO-val2017 scale and on 1M saved completions."""
+    d, v, ev = sc["data"], sc["vreward"], sc["evaluators"]
+    fce, pyc = ev["faster-coco-eval"]["eval"], ev["pycocotools"]["eval"]
+    paused = ev.get("faster-coco-eval_gc_paused", {}).get("eval")
+    lines = ["## Offline scoring (`vreward score`)", "",
+             f"A synthetic COCO-val2017-scale set: {d['images']:,} images, {d['gt_boxes']:,} ground-truth boxes "
+             f"({d['crowd_boxes']:,} crowd), {d['categories']} categories, {d['detections']:,} detections saved "
+             f"as {d['records']:,} Visual-RFT completions (one per image and category, Qwen2-VL 0-1000 frame). "
+             "`vreward score` reads them, parses, converts to COCO pixels, evaluates with faster-coco-eval and "
+             "writes the summary (and the report without images).", ""]
+    inter = v["fce_interleaved"]
+    rows = [
+        ["pycocotools `COCOeval` (evaluate + accumulate)", fmt_s(pyc["median_s"]), fmt_s(pyc["min_s"]), "-"],
+        ["faster-coco-eval (same detections)", fmt_s(fce["median_s"]), fmt_s(fce["min_s"]), "-"],
+        ["faster-coco-eval, timed interleaved with `vreward score`", fmt_s(inter["median_s"]),
+         fmt_s(inter["min_s"]), "1.00x"],
+        ["`vreward score`, no report", fmt_s(v["time_without_report"]["median_s"]),
+         fmt_s(v["time_without_report"]["min_s"]), f"{v['ratio_without_report_to_fce_eval']:.2f}x"],
+        ["`vreward score` with report (target <= 1.3x)", fmt_s(v["time_with_report"]["median_s"]),
+         fmt_s(v["time_with_report"]["min_s"]), f"{v['ratio_to_fce_eval']:.2f}x {status(v['target_met'])}"],
+    ]
+    if paused:
+        rows.append(["faster-coco-eval with the garbage collector paused", fmt_s(paused["median_s"]),
+                     fmt_s(paused["min_s"]), f"vreward score with report: {v['ratio_to_fce_eval_gc_paused']:.2f}x"])
+    lines += table(["run", "median", "best", "ratio of best times to faster-coco-eval (interleaved)"], rows)
+    lines += ["", f"mAP: `vreward score`'s 12 stats differ from pycocotools' on the same converted boxes by at most "
+              f"{v['max_abs_diff_vs_pycocotools_converted']:.1e} (target 1e-12: {status(v['agreement_met'])}); "
+              "faster-coco-eval and pycocotools agree to the same precision. vreward pauses Python's garbage "
+              "collector while the evaluator runs (its many small objects trigger collections); against "
+              "faster-coco-eval run with the same trick, the glue costs more than the 30% budget, as the last row "
+              "shows.", ""]
+    b = sc.get("big")
+    if b and b.get("available"):
+        lines += [f"{b['completions']:,} saved detection completions ({b['input_bytes'] / 2**20:.0f} MiB JSONL), "
+                  "rewards only, per-record output written, in a fresh process:", ""]
+        lines += table(["measurement", "target", "measured (median)", "best", "status"], [
+            ["wall time", "<= 15 s", fmt_s(b["wall"]["median_s"]), fmt_s(b["wall"]["min_s"]),
+             status(b["wall"]["median_s"] <= b["target_wall_s"])],
+            ["peak resident memory", "< 1 GiB", f"{b['peak_rss_bytes'] / 2**20:.0f} MiB", "-",
+             status(b["rss_target_met"])],
+        ])
+    return lines
+
+
+MISSED_NOTES = [
+    "## Why the missed targets are missed",
+    "",
+    "* **128-completion batch (about 1.1-1.3 ms vs 1.0 ms).** About 45% of a step is the byte scan of the 128 "
+    "completions (2-3 us each, ~10 ns per byte of answer text: the tolerant tokenizer), the rest is fixed "
+    "per-call numpy and numba dispatch overhead (solution parse, matching, frame checks, reasons). The "
+    "reference takes 5-7 ms on the same batches.",
+    "* **100,000 completions (145-180k/s across runs vs 150k/s).** The same scan dominates; runs on this shared "
+    "2-core machine land on either side of the target. Each GRPO prompt's solution is parsed once per group.",
+    "* **`box_iou` at 4096 x 4096 with a fresh output (0.76 G pairs/s).** Allocating a new 128 MiB result costs "
+    "page faults that exceed the kernel's own time; with `out=` (a reused buffer) the kernel reaches the target.",
+    "* **First reward call with a warm cache (0.7-0.8 s vs 0.5 s).** Numba's own start-up in a fresh process "
+    "(importing numba ~0.2 s; `numba.np.arraymath` importing `scipy.linalg` for its BLAS probe ~0.15 s; building "
+    "its registries) plus pydantic for the reward settings (~0.1-0.17 s). The kernels themselves load in tens "
+    "of milliseconds. Loading cached machine code without numba would meet it but was judged not worth the "
+    "complexity; the cost is paid once per process.",
+    "",
+]
+
+
 def render() -> str:
     rewards, kernels, imp = load("rewards"), load("kernels"), load("import")
-    train, train_gpu = load("train"), load("train_gpu")
+    train, train_gpu, sc = load("train"), load("train_gpu"), load("score")
     present = [x for x in (rewards, kernels, imp) if x]
     if not present and not (train or train_gpu):
         raise SystemExit("no results in benchmarks/out/: run the benchmarks first")
@@ -369,7 +436,7 @@ def render() -> str:
                "absolute numbers move with its load; the ratios are measured in the same run.")
     lines = ["# Benchmarks", "", intro, "", "## Machine", ""] + (machine(present) if present else [])
     lines += ["", "## Targets", "", "Each target is judged on the median of its repeats.", ""]
-    lines += targets(rewards, kernels, imp) + ["", context, "", "## Details", ""]
+    lines += targets(rewards, kernels, imp) + ["", context, ""] + MISSED_NOTES + ["## Details", ""]
     if rewards:
         lines += reward_details(rewards) + [""]
     if kernels:
@@ -378,6 +445,8 @@ def render() -> str:
         lines += startup_details(imp) + [""]
     if rewards:
         lines += agreement(rewards) + [""]
+    if sc:
+        lines += scoring(sc) + [""]
     if train or train_gpu:
         lines += training(train, train_gpu) + [""]
     return "\n".join(lines)
