@@ -19,3 +19,22 @@ def test_bad_task_or_option_is_a_clear_error():
         task_rewards("segmentation")
     with pytest.raises(ValueError, match="do not apply to task 'classification'"):
         task_rewards("classification", iou={"threshold": 0.7})
+
+
+def test_composite_reward_is_the_weighted_sum_of_its_parts():
+    import vreward
+    from vreward.composite import CompositeReward, make_task_reward
+
+    completions = ["<think>.</think><answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>",
+                   "<answer>[0, 0, 10, 5]</answer>"]
+    solution = ["[0, 0, 10, 10]"] * 2
+    reward = make_task_reward("detection", weights={"format": 0.5})
+    got = reward.score_all(completions, solution=solution)
+    expected = [1.0 * i + 1.0 * c + 0.5 * f for i, c, f in zip(vreward.iou_reward(completions, solution=solution),
+                vreward.confidence_reward(completions, solution=solution), vreward.format_reward(completions))]
+    assert reward(completions, solution=solution) == got.total.tolist() == expected
+    assert got.parts["iou_reward"].reasons == [None, "no_match"]
+    with pytest.raises(ValueError, match="names must differ"):
+        CompositeReward([vreward.iou_reward, vreward.iou_reward])
+    with pytest.raises(ValueError, match="2 weights for 1 rewards"):
+        CompositeReward([vreward.iou_reward], [1.0, 2.0])

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from vreward.composite import TASK_REWARDS
 
-# Visual-RFT's reward set per task: (reward, weight).
-TASK_REWARDS: dict[str, tuple[tuple[str, float], ...]] = {
-    "detection": (("iou", 1.0), ("confidence", 1.0), ("format", 1.0)),
-    "classification": (("accuracy", 1.0), ("format", 1.0)),
-    "grounding": (("giou", 1.0), ("format", 1.0)),
-}
+__version__ = "0.1.0"
+__all__ = ["TASK_REWARDS", "task_rewards"]
 
 
 def task_rewards(task: str, weights: dict[str, float] | None = None,
@@ -30,14 +26,7 @@ def task_rewards(task: str, weights: dict[str, float] | None = None,
     ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``options`` passes settings to one
     reward's factory by name (``iou={"threshold": 0.75}``).
     """
-    import vreward
+    from vreward.composite import make_task_reward
 
-    if task not in TASK_REWARDS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_REWARDS)}")
-    names = [name for name, _ in TASK_REWARDS[task]]
-    for label, given in (("weights", weights or {}), ("options", options)):
-        unknown = sorted(set(given) - set(names))
-        if unknown:
-            raise ValueError(f"{label} for {unknown} do not apply to task {task!r}, whose rewards are {names}")
-    funcs = [getattr(vreward, f"make_{name}_reward")(**options.get(name, {})) for name in names]
-    return funcs, [float((weights or {}).get(name, w)) for name, w in TASK_REWARDS[task]]
+    composite = make_task_reward(task, weights, **options)
+    return composite.rewards, composite.weights

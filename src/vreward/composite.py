@@ -1,0 +1,89 @@
+"""A weighted sum of rewards usable by any trainer, e.g. Visual-RFT's iou + confidence + format.
+
+>>> from vreward.composite import make_task_reward
+>>> reward = make_task_reward("detection")
+>>> reward(["<think>.</think><answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>"],
+...        solution=["[0, 0, 10, 10]"])
+[2.9]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vreward.rewards.base import Reward, RewardBatch
+
+# Visual-RFT's reward set per task: (reward, weight).
+TASK_REWARDS: dict[str, tuple[tuple[str, float], ...]] = {
+    "detection": (("iou", 1.0), ("confidence", 1.0), ("format", 1.0)),
+    "classification": (("accuracy", 1.0), ("format", 1.0)),
+    "grounding": (("giou", 1.0), ("format", 1.0)),
+}
+
+
+@dataclass(frozen=True)
+class CompositeBatch:
+    """The weighted total of a batch and each reward's own result (scores and reasons)."""
+
+    total: np.ndarray
+    parts: dict[str, RewardBatch]
+
+
+class CompositeReward:
+    """``f(completions, **kwargs) -> list[float]``: the weighted sum of its rewards (TRL's convention)."""
+
+    def __init__(self, rewards: Sequence[Reward], weights: Sequence[float] | None = None,
+                 name: str = "composite_reward"):
+        if not rewards:
+            raise ValueError("a composite reward needs at least one reward")
+        weights = [1.0] * len(rewards) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(rewards):
+            raise ValueError(f"{len(weights)} weights for {len(rewards)} rewards")
+        if not all(np.isfinite(weights)):
+            raise ValueError(f"weights must be finite, got {weights}")
+        names = [r.__name__ for r in rewards]
+        if len(set(names)) != len(names):
+            raise ValueError(f"reward names must differ (rename with make_*_reward(name=...)): {names}")
+        self.rewards = list(rewards)
+        self.weights = weights
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{w:g} * {r.__name__}" for r, w in zip(self.rewards, self.weights))
+        return f"CompositeReward({parts})"
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        return self.score_all(completions, **kwargs).total.tolist()
+
+    def score_all(self, completions: Sequence[Any], **kwargs: Any) -> CompositeBatch:
+        """Every reward's result and the weighted total (the batch is parsed once for all of them)."""
+        parts = {r.__name__: r.score(completions, **kwargs) for r in self.rewards}
+        total = np.zeros(len(completions))
+        for w, batch in zip(self.weights, parts.values()):
+            total += w * batch.scores
+        return CompositeBatch(total=total, parts=parts)
+
+
+def make_task_reward(task: str, weights: dict[str, float] | None = None,
+                     **options: dict[str, Any]) -> CompositeReward:
+    """The task's Visual-RFT reward set as one composite reward.
+
+    ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``options`` passes settings to one
+    reward's factory by name (``iou={"threshold": 0.75}``).
+    """
+    import vreward
+
+    if task not in TASK_REWARDS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_REWARDS)}")
+    names = [name for name, _ in TASK_REWARDS[task]]
+    for label, given in (("weights", weights or {}), ("options", options)):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(f"{label} for {unknown} do not apply to task {task!r}, whose rewards are {names}")
+    rewards = [getattr(vreward, f"make_{name}_reward")(**options.get(name, {})) for name in names]
+    return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in TASK_REWARDS[task]],
+                           name=f"{task}_reward")
