@@ -16,11 +16,11 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 
 start=$SECONDS
-echo "==> installing torch (CPU build) and vreward[dev,train,eval]"
+echo "==> installing torch (CPU build) and vreward[dev,train,eval,serve]"
 # torch first and exactly the pinned version: with no torch installed, any dependency that asks for it would
 # pull the multi-GB CUDA build instead of the CPU wheel available locally.
 "${PIP[@]}" install -c constraints.txt "torch==2.13.0"
-"${PIP[@]}" install -c constraints.txt -e '.[dev,train,eval]'
+"${PIP[@]}" install -c constraints.txt -e '.[dev,train,eval,serve]'
 echo "==> installed in $((SECONDS - start)) s"
 
 echo "==> ruff"

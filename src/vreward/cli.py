@@ -55,11 +55,59 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-bad", action="store_true", help="skip and count malformed records")
     s.add_argument("--batch-size", type=int, default=8192)
     s.add_argument("--no-progress", action="store_true")
+    _add_serve(sub)
     return parser
+
+
+def _add_serve(sub) -> None:
+    v = sub.add_parser("serve", help="serve the rewards over HTTP (OpenRLHF's remote reward URL, JSON scoring)",
+                       description="Run the reward server (needs the `serve` extra: pip install 'vreward[serve]'). "
+                       "Endpoints: POST /openrlhf (and /get_reward), POST /score, GET /health, GET /metrics.")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--task", choices=("detection", "grounding", "classification"), default="detection")
+    v.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=1,format=1")
+    v.add_argument("--options", help='reward options as JSON, e.g. \'{"iou": {"threshold": 0.75}}\'')
+    v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    v.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    v.add_argument("--max-batch", type=int, default=4096, help="most completions in one request")
+    v.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    try:
+        import uvicorn
+
+        from vreward.server import create_app, parse_weights
+    except ImportError as exc:
+        print(f"vreward serve: needs the serve extra (pip install 'vreward[serve]'): {exc}", file=sys.stderr)
+        return 2
+    try:
+        weights = parse_weights(args.weights)
+        options = json.loads(args.options) if args.options else None
+        config = {"task": args.task, "weights": weights, "options": options,
+                  "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch}
+        create_app(**config)  # validate before starting (bad weights or options exit with status 2)
+    except ValueError as exc:
+        print(f"vreward serve: error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        # worker processes import the app factory and read the configuration from the environment
+        os.environ["VREWARD_SERVE_CONFIG"] = json.dumps(config)
+        uvicorn.run("vreward.server:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level)
+    else:
+        uvicorn.run(create_app(**config), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
     from pydantic import ValidationError
 
     from vreward.evaluate import InputError, ScoreConfig, score_with_table

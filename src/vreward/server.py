@@ -1,0 +1,401 @@
+"""HTTP reward server: vreward's rewards for trainers that call a reward URL (OpenRLHF) or any JSON client.
+
+``create_app(task, weights, options)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
+(see docs/server.md): ``POST /openrlhf`` (also ``POST /get_reward``), ``POST /score``, ``GET /health``,
+``GET /metrics`` (Prometheus text; ``?format=json`` for JSON).
+
+Bodies are read with a size limit before any parsing (413), decoded with orjson, validated by hand, and every
+client error is a 4xx with ``{"error": message, "status": code}``. Scoring runs in the worker thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, OpenRLHFRequestError, build_response, parse_request
+from vreward.composite import TASK_REWARDS, CompositeReward, make_task_reward
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BATCH = 4096
+# Columns /score passes to the rewards beside `solution` (image sizes only: no paths the server would open).
+SCORE_COLUMNS = ("width", "height", "image_size")
+_REWARD_CACHE_SIZE = 32
+
+
+class ClientError(Exception):
+    """A request the server refuses: answered with ``status`` and a JSON error message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Metrics:
+    """Thread-safe counters of the server, exported as Prometheus text or JSON."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.time()
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.latency_sum: Counter[str] = Counter()
+        self.latency_count: Counter[str] = Counter()
+        self.completions = 0
+        self.scoring_errors = 0
+        self.prompt_not_prefix = 0
+
+    def observe(self, endpoint: str, status: int, seconds: float, completions: int = 0) -> None:
+        with self._lock:
+            self.requests[(endpoint, status)] += 1
+            self.latency_sum[endpoint] += seconds
+            self.latency_count[endpoint] += 1
+            self.completions += completions
+
+    def add(self, name: str, value: int) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            errors: Counter[str] = Counter()
+            for (_, status), count in self.requests.items():
+                if status >= 400:
+                    errors[str(status)] += count
+            return {
+                "uptime_s": time.time() - self.started,
+                "requests": [{"endpoint": e, "status": s, "count": c} for (e, s), c in sorted(self.requests.items())],
+                "errors_by_status": dict(sorted(errors.items())),
+                "completions_scored": self.completions,
+                "scoring_errors": self.scoring_errors,
+                "prompt_not_prefix": self.prompt_not_prefix,
+                "latency_seconds": {e: {"sum": self.latency_sum[e], "count": self.latency_count[e]}
+                                    for e in sorted(self.latency_count)},
+            }
+
+    def prometheus(self) -> str:
+        snap = self.snapshot()
+        lines = [
+            "# HELP vreward_requests_total HTTP requests by endpoint and status.",
+            "# TYPE vreward_requests_total counter",
+            *(f'vreward_requests_total{{endpoint="{r["endpoint"]}",status="{r["status"]}"}} {r["count"]}'
+              for r in snap["requests"]),
+            "# HELP vreward_completions_scored_total Completions scored.",
+            "# TYPE vreward_completions_scored_total counter",
+            f"vreward_completions_scored_total {snap['completions_scored']}",
+            "# HELP vreward_scoring_errors_total Rows whose scoring raised (scored 0 with reason scoring_error).",
+            "# TYPE vreward_scoring_errors_total counter",
+            f"vreward_scoring_errors_total {snap['scoring_errors']}",
+            "# HELP vreward_prompt_not_prefix_total OpenRLHF rows whose prompt was not a prefix of the query.",
+            "# TYPE vreward_prompt_not_prefix_total counter",
+            f"vreward_prompt_not_prefix_total {snap['prompt_not_prefix']}",
+            "# HELP vreward_request_duration_seconds Request latency by endpoint.",
+            "# TYPE vreward_request_duration_seconds summary",
+        ]
+        for endpoint, v in snap["latency_seconds"].items():
+            lines.append(f'vreward_request_duration_seconds_sum{{endpoint="{endpoint}"}} {v["sum"]:.6f}')
+            lines.append(f'vreward_request_duration_seconds_count{{endpoint="{endpoint}"}} {v["count"]}')
+        lines += ["# HELP vreward_uptime_seconds Seconds since the app was created.",
+                  "# TYPE vreward_uptime_seconds gauge", f"vreward_uptime_seconds {snap['uptime_s']:.3f}"]
+        return "\n".join(lines) + "\n"
+
+
+class RewardCache:
+    """Composite rewards by (task, weights, options), built once (bounded LRU, thread-safe)."""
+
+    def __init__(self, size: int = _REWARD_CACHE_SIZE):
+        self._lock = threading.Lock()
+        self._items: OrderedDict[bytes, CompositeReward] = OrderedDict()
+        self.size = size
+
+    def get(self, task: str, weights: Mapping[str, float] | None, options: Mapping[str, Any] | None) -> CompositeReward:
+        key = orjson.dumps([task, weights or {}, options or {}], option=orjson.OPT_SORT_KEYS)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        reward = build_reward(task, weights, options)
+        with self._lock:
+            self._items[key] = reward
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return reward
+
+
+def build_reward(task: str, weights: Mapping[str, float] | None = None,
+                 options: Mapping[str, Any] | None = None) -> CompositeReward:
+    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options 422)."""
+    from pydantic import ValidationError
+
+    if not isinstance(task, str) or task not in TASK_REWARDS:
+        raise ClientError(400, f"unknown task {task!r}; choose one of {sorted(TASK_REWARDS)}")
+    if weights is not None and not (isinstance(weights, Mapping) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in weights.values())):
+        raise ClientError(422, "`weights` must be an object of numbers by reward name")
+    if options is not None and not (isinstance(options, Mapping) and all(
+            isinstance(v, Mapping) for v in options.values())):
+        raise ClientError(422, "`options` must be an object of option objects by reward name")
+    try:
+        return make_task_reward(task, dict(weights) if weights else None,
+                                **{k: dict(v) for k, v in (options or {}).items()})
+    except ValidationError as exc:
+        raise ClientError(422, f"invalid options: {_short_validation(exc)}") from None
+    except (TypeError, ValueError) as exc:
+        raise ClientError(422, f"invalid options: {exc}") from None
+
+
+def score_batch(reward: CompositeReward, completions: list[Any], kwargs: dict[str, Any],
+                metrics: Metrics | None = None) -> tuple[list[float], dict[str, list[float]], dict[str, list]]:
+    """(totals, scores by reward, reasons by reward) of a batch.
+
+    Ground-truth and column errors (``ValueError``, e.g. ``SolutionError``) propagate, to be answered 422. Any
+    other exception is unexpected (the rewards never raise on model text): the batch is then scored row by row
+    and a row that still raises scores 0 with reason ``scoring_error`` (counted in the metrics).
+    """
+    try:
+        batch = reward.score_all(completions, **kwargs)
+    except ValueError:
+        raise
+    except Exception:  # noqa: BLE001 - defensive: model text must never cause a 500
+        return _score_rows(reward, completions, kwargs, metrics)
+    totals = batch.total.tolist()
+    return (totals, {n: b.scores.tolist() for n, b in batch.parts.items()},
+            {n: b.reasons for n, b in batch.parts.items()})
+
+
+def _score_rows(reward: CompositeReward, completions: list[Any], kwargs: dict[str, Any],
+                metrics: Metrics | None) -> tuple[list[float], dict[str, list[float]], dict[str, list]]:
+    names = [r.__name__ for r in reward.rewards]
+    totals: list[float] = []
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    reasons: dict[str, list] = {n: [] for n in names}
+    for i, completion in enumerate(completions):
+        row_kwargs = {k: [v[i]] if isinstance(v, list) and len(v) == len(completions) else v
+                      for k, v in kwargs.items()}
+        try:
+            batch = reward.score_all([completion], **row_kwargs)
+            totals.append(float(batch.total[0]))
+            for n, b in batch.parts.items():
+                scores[n].append(float(b.scores[0]))
+                reasons[n].append(b.reasons[0])
+        except ValueError:
+            raise
+        except Exception:  # noqa: BLE001
+            if metrics is not None:
+                metrics.add("scoring_errors", 1)
+            totals.append(0.0)
+            for n in names:
+                scores[n].append(0.0)
+                reasons[n].append("scoring_error")
+    return totals, scores, reasons
+
+
+def create_app(task: str = "detection", weights: Mapping[str, float] | None = None,
+               options: Mapping[str, Mapping[str, Any]] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES) -> FastAPI:
+    """The reward server's app. ``task``, ``weights`` and ``options`` (as in ``make_task_reward``) configure the
+    default reward; they are validated here (``ValueError`` for bad ones)."""
+    try:
+        default_reward = build_reward(task, weights, options)
+    except ClientError as exc:
+        raise ValueError(exc.message) from None
+    if max_body_bytes <= 0 or max_batch <= 0:
+        raise ValueError("max_body_bytes and max_batch must be positive")
+    cache = RewardCache()
+    metrics = Metrics()
+    app = FastAPI(title="vreward", version=_version(), docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.metrics = metrics
+    app.state.config = {"task": task, "weights": dict(weights or {}), "options": dict(options or {}),
+                        "max_body_bytes": max_body_bytes, "max_batch": max_batch}
+
+    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None) -> CompositeReward:
+        if req_task in (None, task) and req_weights is None and req_options is None:
+            return default_reward
+        if req_task in (None, task):
+            # the request's weights/options replace the server's, for the server's task
+            return cache.get(task, req_weights if req_weights is not None else weights,
+                             req_options if req_options is not None else options)
+        return cache.get(req_task, req_weights, req_options)
+
+    async def read_json(request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise ClientError(400, "invalid Content-Length header") from None
+            if declared > max_body_bytes:
+                raise ClientError(413, f"body of {declared} bytes exceeds the limit of {max_body_bytes}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise ClientError(413, f"body exceeds the limit of {max_body_bytes} bytes")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            # orjson refuses escaped lone surrogates ("\\udcff"), which Python clients (json.dumps) send for
+            # undecodable model text; the standard library reads them
+            try:
+                return await run_in_threadpool(json.loads, data)
+            except (ValueError, RecursionError):
+                raise ClientError(400, f"malformed JSON: {exc}") from None
+
+    async def handle(endpoint: str, request: Request, work) -> Response:
+        start = time.perf_counter()
+        n = 0
+        try:
+            body = await read_json(request)
+            payload, n = await work(body, request)
+            status = 200
+            response: Response = Response(orjson.dumps(payload), media_type="application/json")
+        except ClientError as exc:
+            status = exc.status
+            response = JSONResponse({"error": exc.message, "status": status}, status_code=status)
+        except OpenRLHFRequestError as exc:
+            status = exc.status
+            response = JSONResponse({"error": str(exc), "status": status}, status_code=status)
+        except ValueError as exc:  # ground truth or columns (SolutionError is a ValueError)
+            status = 422
+            response = JSONResponse({"error": str(exc), "status": status}, status_code=status)
+        except Exception as exc:  # noqa: BLE001 - a bug of the server, never of the input
+            status = 500
+            response = JSONResponse({"error": f"internal error: {type(exc).__name__}", "status": status},
+                                    status_code=status)
+        metrics.observe(endpoint, status, time.perf_counter() - start, n if status == 200 else 0)
+        return response
+
+    async def openrlhf_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
+        batch = parse_request(body, max_batch=max_batch, strip_suffixes=strip_suffixes)
+        _check_sizes(batch.columns)
+        reward = reward_for(request.query_params.get("task"))
+        totals, parts, _ = await run_in_threadpool(score_batch, reward, batch.completions, batch.kwargs(), metrics)
+        missing = batch.prompt_found.count(False)
+        if missing:
+            metrics.add("prompt_not_prefix", missing)
+        return build_response(totals, parts, batch.prompt_found), len(totals)
+
+    async def score_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
+        if not isinstance(body, dict):
+            raise ClientError(422, "the body must be a JSON object")
+        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns"})
+        if unknown:
+            raise ClientError(422, f"unknown keys {unknown}")
+        completions = body.get("completions")
+        if not isinstance(completions, list):
+            raise ClientError(422, "`completions` must be a list")
+        n = len(completions)
+        if n > max_batch:
+            raise ClientError(413, f"{n} completions in one request; the limit is {max_batch}")
+        for i, c in enumerate(completions):
+            if not isinstance(c, (str, list)):
+                raise ClientError(422, f"`completions[{i}]` must be a string or a list of messages")
+        solutions = body.get("solutions")
+        if not isinstance(solutions, list) or len(solutions) != n:
+            raise ClientError(422, f"`solutions` must be a list with one entry per completion ({n})")
+        columns = body.get("columns") or {}
+        if not isinstance(columns, dict):
+            raise ClientError(422, "`columns` must be an object of lists")
+        for key, values in columns.items():
+            if key not in SCORE_COLUMNS:
+                raise ClientError(422, f"unknown column {key!r}; accepted: {list(SCORE_COLUMNS)}")
+            if not isinstance(values, list) or len(values) != n:
+                raise ClientError(422, f"column `{key}` must be a list with one entry per completion ({n})")
+        _check_sizes(columns)
+        req_task = body.get("task")
+        if req_task is not None and not isinstance(req_task, str):
+            raise ClientError(422, "`task` must be a string")
+        reward = reward_for(req_task, body.get("weights"), body.get("options"))
+        totals, parts, reasons = await run_in_threadpool(
+            score_batch, reward, completions, {"solution": solutions, **columns}, metrics)
+        return {"task": req_task or task, "total": totals,
+                "rewards": {name: {"scores": parts[name], "reasons": reasons[name]} for name in parts}}, n
+
+    @app.post("/openrlhf")
+    async def openrlhf(request: Request) -> Response:
+        return await handle("/openrlhf", request, openrlhf_work)
+
+    @app.post("/get_reward")
+    async def get_reward(request: Request) -> Response:
+        return await handle("/get_reward", request, openrlhf_work)
+
+    @app.post("/score")
+    async def score(request: Request) -> Response:
+        return await handle("/score", request, score_work)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "task": task, "rewards": {r.__name__: w for r, w in
+                                                         zip(default_reward.rewards, default_reward.weights)},
+                "version": _version()}
+
+    @app.get("/metrics")
+    async def get_metrics(format: str = "prometheus") -> Response:
+        if format == "json":
+            return JSONResponse(metrics.snapshot())
+        return PlainTextResponse(metrics.prometheus(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
+    """Image sizes must be positive finite numbers (``image_size``: [width, height] pairs)."""
+    def positive(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+
+    for key, values in columns.items():
+        for i, v in enumerate(values):
+            ok = (all(positive(x) for x in v) and len(v) == 2) if key == "image_size" and isinstance(v, list) \
+                else key != "image_size" and positive(v)
+            if not ok:
+                raise ClientError(422, f"`{key}[{i}]` must be a positive number"
+                                  + (" pair [width, height]" if key == "image_size" else "") + f", got {v!r:.40}")
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """``"iou=1,confidence=1,format=0.5"`` -> ``{"iou": 1.0, ...}`` (``ValueError`` for bad text)."""
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"bad weight {item!r}: expected name=number")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"bad weight {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def _short_validation(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors())
+
+
+def _version() -> str:
+    import vreward
+
+    return vreward.__version__
+
+
+def app_from_env() -> FastAPI:
+    """The app configured by ``VREWARD_SERVE_CONFIG`` (JSON of create_app's arguments), for uvicorn workers."""
+    import os
+
+    config = orjson.loads(os.environ.get("VREWARD_SERVE_CONFIG", "{}"))
+    return create_app(**config)

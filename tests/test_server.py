@@ -1,0 +1,248 @@
+"""The reward server, run for real with uvicorn on loopback and called over HTTP the way OpenRLHF calls it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+import uvicorn  # noqa: E402
+
+from vreward.adapters.openrlhf import build_response, parse_request, split_response  # noqa: E402
+from vreward.composite import make_task_reward  # noqa: E402
+from vreward.server import create_app, parse_weights  # noqa: E402
+
+HOST = "127.0.0.1"
+PROMPT = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>" \
+         "<|vision_end|>Detect all cats. Output <think>...</think> <answer>...</answer>.<|im_end|>\n" \
+         "<|im_start|>assistant\n"
+RESPONSES = [
+    "<think>One cat.</think><answer>[{'Position': [10, 10, 100, 100], 'Confidence': 0.9}]</answer>",
+    "<think>Two cats.</think> <answer>[{'Position': [12, 8, 98, 104], 'Confidence': 0.8}, "
+    "{'Position': [300, 300, 400, 420], 'Confidence': 0.4}]</answer>",
+    "<answer>[10, 10]</answer>",
+    "I think there is a cat somewhere.",
+    "<think>x</think><answer>[{'Position': [10, 10, 100",
+    "",
+    "<think>\u0000\udcff</think><answer>" + "[" * 5000 + "</answer>",
+    "<think>No cats.</think><answer>No Objects</answer>",
+]
+LABELS = ["<answer>[{'Position': [10, 10, 100, 100], 'Confidence': 1}]</answer>"] * len(RESPONSES)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    app = create_app(task="detection", max_body_bytes=256 * 1024, max_batch=64)
+    port = _free_port()
+    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://{HOST}:{port}"
+    deadline = time.monotonic() + 30
+    with httpx.Client(base_url=base, timeout=10) as client:
+        while True:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                srv.should_exit = True
+                pytest.fail("the server did not become ready in 30 s")
+            time.sleep(0.05)
+        yield client
+    srv.should_exit = True
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def _openrlhf_body(responses=RESPONSES, labels=None, eos="<|im_end|>"):
+    labels = LABELS[:len(responses)] if labels is None else labels
+    # exactly what OpenRLHF's remote_rm_fn posts: query = prompt + response (decoded), prompts, labels
+    return {"query": [PROMPT + r + eos for r in responses], "prompts": [PROMPT] * len(responses),
+            "labels": list(labels)}
+
+
+def _post_like_openrlhf(client, path, body, **kwargs):
+    # OpenRLHF posts with requests' json=: json.dumps with ensure_ascii (lone surrogates escaped)
+    return client.post(path, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+                       **kwargs)
+
+
+def _expected(task="detection", responses=RESPONSES, labels=None, **kwargs):
+    labels = LABELS[:len(responses)] if labels is None else labels
+    return make_task_reward(task).score_all(responses, solution=list(labels), **kwargs)
+
+
+def test_openrlhf_equals_in_process(server):
+    r = _post_like_openrlhf(server, "/openrlhf", _openrlhf_body())
+    assert r.status_code == 200, r.text
+    data = r.json()
+    expected = _expected()
+    assert data["rewards"] == expected.total.tolist()
+    assert data["scores"] == data["rewards"]
+    for name, batch in expected.parts.items():
+        assert data["extra_logs"][name] == batch.scores.tolist()
+    assert data["extra_logs"]["prompt_not_prefix"] == [0.0] * len(RESPONSES)
+    assert data["rewards"][0] == pytest.approx(2.9)
+
+
+def test_get_reward_alias_and_task_parameter(server):
+    r = _post_like_openrlhf(server, "/get_reward", _openrlhf_body())
+    assert r.status_code == 200 and r.json()["rewards"] == _expected().total.tolist()
+    responses = ["<think>a</think><answer>daisy</answer>", "<answer>sunflower</answer>"]
+    body = _openrlhf_body(responses, ["<answer>daisy</answer>"] * 2)
+    r = server.post("/openrlhf", params={"task": "classification"}, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["rewards"] == _expected("classification", responses, body["labels"]).total.tolist()
+
+
+def test_prompt_not_prefix_scores_whole_query(server):
+    body = _openrlhf_body(RESPONSES[:2])
+    body["prompts"] = ["a different prompt", PROMPT]
+    r = server.post("/openrlhf", json=body)
+    assert r.status_code == 200
+    assert r.json()["extra_logs"]["prompt_not_prefix"] == [1.0, 0.0]
+
+
+def test_label_objects_carry_image_sizes(server):
+    labels = [{"solution": "[10, 10, 100, 100]", "width": 1000, "height": 1000}] * 2
+    r = server.post("/openrlhf", json=_openrlhf_body(RESPONSES[:2], labels))
+    assert r.status_code == 200, r.text
+    expected = _expected(responses=RESPONSES[:2], labels=["[10, 10, 100, 100]"] * 2, width=[1000] * 2,
+                         height=[1000] * 2)
+    assert r.json()["rewards"] == expected.total.tolist()
+
+
+def test_score_endpoint_parts_and_reasons(server):
+    body = {"completions": RESPONSES[:6] + RESPONSES[7:], "solutions": LABELS[:7],
+            "options": {"iou": {"threshold": 0.75}}, "weights": {"format": 0.5}}
+    r = server.post("/score", json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    expected = make_task_reward("detection", {"format": 0.5}, iou={"threshold": 0.75}).score_all(
+        body["completions"], solution=LABELS[:7])
+    assert data["total"] == expected.total.tolist()
+    for name, batch in expected.parts.items():
+        assert data["rewards"][name]["scores"] == batch.scores.tolist()
+        assert data["rewards"][name]["reasons"] == batch.reasons
+    assert data["rewards"]["iou_reward"]["reasons"][2] == "points_not_boxes"
+
+
+@pytest.mark.parametrize(("content", "status"), [
+    (b"{not json", 400),
+    (b"", 400),
+    (b"[1, 2]", 422),
+    (b'{"query": "abc", "prompts": [], "labels": []}', 422),
+    (b'{"query": [1], "prompts": ["p"], "labels": ["[0,0,1,1]"]}', 422),
+    (b'{"query": ["a", "b"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
+    (b'{"query": ["a"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
+    (b'{"query": ["a"], "prompts": ["a"]}', 422),
+    (b'{"query": ["a"], "prompts": ["a"], "labels": ["not a box"]}', 422),
+    (b'{"query": ["a"], "prompts": ["a"], "labels": [{"width": 3}]}', 422),
+])
+def test_openrlhf_bad_requests(server, content, status):
+    r = server.post("/openrlhf", content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert isinstance(r.json()["error"], str) and r.json()["status"] == status
+    assert server.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": "segmentation"}, 400),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": 3}, 422),
+    ({"completions": ["a", "b"], "solutions": ["[0,0,1,1]"]}, 422),
+    ({"completions": "a", "solutions": ["[0,0,1,1]"]}, 422),
+    ({"completions": [3], "solutions": ["[0,0,1,1]"]}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "options": {"iou": {"threshold": 2}}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "options": {"iou": {"nope": 1}}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "options": {"accuracy": {}}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "weights": {"iou": "x"}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "columns": {"image": ["/etc/passwd"]}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "columns": {"width": [1, 2], "height": [1]}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "columns": {"width": [-1], "height": [1]}}, 422),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "extra": 1}, 422),
+])
+def test_score_bad_requests(server, body, status):
+    r = server.post("/score", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["status"] == status
+    assert server.get("/health").status_code == 200
+
+
+def test_oversized_body_and_batch(server):
+    big = {"query": ["x" * 300_000], "prompts": [""], "labels": ["[0,0,1,1]"]}
+    r = server.post("/openrlhf", json=big)
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        for _ in range(40):
+            yield b" " * 10_000
+
+    r = server.post("/openrlhf", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    many = _openrlhf_body(["<answer>[1, 1, 2, 2]</answer>"] * 65, ["[1, 1, 2, 2]"] * 65)
+    assert server.post("/openrlhf", json=many).status_code == 413
+    assert _post_like_openrlhf(server, "/openrlhf", _openrlhf_body()).status_code == 200
+
+
+def test_concurrent_requests(server):
+    bodies = [_openrlhf_body(RESPONSES[i:] + RESPONSES[:i]) for i in range(8)]
+    expected = [_expected(responses=RESPONSES[i:] + RESPONSES[:i]).total.tolist() for i in range(8)]
+
+    def call(i):
+        with httpx.Client(base_url=str(server.base_url), timeout=30) as client:
+            return [_post_like_openrlhf(client, "/openrlhf", bodies[i]).json()["rewards"] for _ in range(5)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(8)))
+    for i, got in enumerate(results):
+        assert got == [expected[i]] * 5
+
+
+def test_metrics(server):
+    _post_like_openrlhf(server, "/openrlhf", _openrlhf_body())
+    server.post("/openrlhf", content=b"{", headers={"Content-Type": "application/json"})
+    text = server.get("/metrics").text
+    assert 'vreward_requests_total{endpoint="/openrlhf",status="200"}' in text
+    assert 'vreward_requests_total{endpoint="/openrlhf",status="400"}' in text
+    assert "vreward_completions_scored_total" in text
+    data = server.get("/metrics", params={"format": "json"}).json()
+    assert data["completions_scored"] >= len(RESPONSES)
+    assert data["errors_by_status"]["400"] >= 1
+    assert data["latency_seconds"]["/openrlhf"]["count"] >= 2
+
+
+def test_adapter_functions():
+    assert split_response("P: <answer>x</answer> <|endoftext|>\n", "P: ") == ("<answer>x</answer>", True)
+    assert split_response("P:<answer>x</answer>", "P: ") == ("<answer>x</answer>", True)
+    batch = parse_request({"query": ["ab"], "prompts": ["a"], "labels": ["s"]})
+    assert batch.completions == ["b"] and batch.solutions == ["s"] and batch.prompt_found == [True]
+    batch = parse_request({"query": ["ab"], "labels": ['{"solution": "s", "width": 5, "height": 6}']})
+    assert batch.kwargs() == {"solution": ["s"], "width": [5], "height": [6]}
+    assert build_response([1.0], {"iou_reward": [1.0]}, [False])["extra_logs"]["prompt_not_prefix"] == [1.0]
+
+
+def test_create_app_validates_configuration():
+    with pytest.raises(ValueError, match="unknown task"):
+        create_app(task="segmentation")
+    with pytest.raises(ValueError, match="threshold"):
+        create_app(options={"iou": {"threshold": 5}})
+    assert parse_weights("iou=1,format=0.5") == {"iou": 1.0, "format": 0.5}
+    with pytest.raises(ValueError):
+        parse_weights("iou")
