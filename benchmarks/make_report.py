@@ -394,6 +394,23 @@ def scoring(sc: dict) -> list[str]:
     return lines
 
 
+def serving(sv: dict) -> list[str]:
+    """The reward server under a bounded load on loopback, against the same rewards in-process."""
+    srv, inp = sv["server"], sv["in_process"]
+    lines = ["## Reward server (`vreward serve`)", "",
+             f"{srv['clients']} concurrent clients on loopback for {srv['duration_s']:.0f} s, batches of "
+             f"{srv['batch']} realistic detection completions, OpenRLHF's request format, one worker; "
+             f"{srv['requests']:,} requests, {srv['failures']} failures. The clients run in the server's own "
+             "process and share its interpreter lock, so the server figures are a lower bound.", ""]
+    lines += table(["path", "requests/s", "completions/s", "p50", "p99"], [
+        ["server `POST /openrlhf`", f"{srv['requests_per_s']:.1f}", fmt_rate(srv["completions_per_s"]),
+         fmt_s(srv["latency_p50_s"]), fmt_s(srv["latency_p99_s"])],
+        ["in-process `CompositeReward.score_all`", "-", fmt_rate(inp["completions_per_s"]),
+         fmt_s(inp["latency_p50_s"]), fmt_s(inp["latency_p99_s"])],
+    ])
+    return lines
+
+
 MISSED_NOTES = [
     "## Why the missed targets are missed",
     "",
@@ -416,7 +433,7 @@ MISSED_NOTES = [
 
 def render() -> str:
     rewards, kernels, imp = load("rewards"), load("kernels"), load("import")
-    train, train_gpu, sc = load("train"), load("train_gpu"), load("score")
+    train, train_gpu, sc, sv = load("train"), load("train_gpu"), load("score"), load("server")
     present = [x for x in (rewards, kernels, imp) if x]
     if not present and not (train or train_gpu):
         raise SystemExit("no results in benchmarks/out/: run the benchmarks first")
@@ -447,6 +464,8 @@ def render() -> str:
         lines += agreement(rewards) + [""]
     if sc:
         lines += scoring(sc) + [""]
+    if sv:
+        lines += serving(sv) + [""]
     if train or train_gpu:
         lines += training(train, train_gpu) + [""]
     return "\n".join(lines)
