@@ -26,16 +26,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import vreward
+from vreward.composite import TASK_REWARDS as COMPOSITE_TASK_REWARDS
 from vreward.evaluate.base import Record, Sample, TaskMetrics
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, Frame
 from vreward.solution import SolutionError
 
 Task = Literal["detection", "grounding", "classification", "format"]
+# The rewards scored per task: Visual-RFT's reward sets (vreward.composite), and the format reward alone.
 TASK_REWARDS: dict[str, tuple[str, ...]] = {
-    "detection": ("iou", "confidence", "format"),
-    "grounding": ("giou", "format"),
-    "classification": ("accuracy", "format"),
+    **{task: tuple(name for name, _ in rewards) for task, rewards in COMPOSITE_TASK_REWARDS.items()},
     "format": ("format",),
 }
 
