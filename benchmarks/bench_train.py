@@ -210,21 +210,10 @@ class StepClock:
 
 
 def quiet() -> None:
-    """Keep library chatter out of the output (as ``vreward-train demo`` does)."""
-    import warnings
+    """Keep library chatter out of the output, as ``vreward-train demo`` does."""
+    from vreward_train.cli import quiet_libraries
 
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    import datasets
-    import transformers
-
-    import vreward
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|trl|torch|accelerate)\b")
-    warnings.filterwarnings("ignore", category=vreward.FrameMismatchWarning)
+    quiet_libraries()
 
 
 def prewarm_rewards(funcs: list[Callable[..., list[float]]]) -> float:

@@ -160,8 +160,8 @@ def _cmd_configs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet() -> None:
-    """Keep library chatter (progress bars, advisory warnings) out of the demo's output."""
+def quiet_libraries() -> None:
+    """Keep library chatter (progress bars, advisory warnings) out of the demo's and benchmarks' output."""
     import warnings
 
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -242,7 +242,7 @@ def run_demo(work: Path, family: str = "qwen2vl", steps: int = 8, overrides: lis
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    _quiet()
+    quiet_libraries()
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
 
