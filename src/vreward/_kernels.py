@@ -108,6 +108,34 @@ def _iou_giou_scalar(
 
 
 @njit(cache=True, error_model="numpy")
+def _load_columns(
+    gt_boxes: np.ndarray,
+    glo: int,
+    ng: int,
+    gx1: np.ndarray,
+    gy1: np.ndarray,
+    gx2: np.ndarray,
+    gy2: np.ndarray,
+    garea: np.ndarray,
+) -> None:
+    """Copy box rows ``glo:glo+ng`` into columns; invalid boxes become (+inf, +inf, -inf, -inf), area -1."""
+    for j in range(ng):
+        gr = glo + j
+        a = _box_area(gt_boxes[gr, 0], gt_boxes[gr, 1], gt_boxes[gr, 2], gt_boxes[gr, 3])
+        garea[j] = a
+        if a < 0.0:
+            gx1[j] = _INF
+            gy1[j] = _INF
+            gx2[j] = -_INF
+            gy2[j] = -_INF
+        else:
+            gx1[j] = gt_boxes[gr, 0]
+            gy1[j] = gt_boxes[gr, 1]
+            gx2[j] = gt_boxes[gr, 2]
+            gy2[j] = gt_boxes[gr, 3]
+
+
+@njit(cache=True, error_model="numpy")
 def _columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split (M, 4) boxes into contiguous columns plus areas.
 
@@ -120,19 +148,7 @@ def _columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     x2 = np.empty(m)
     y2 = np.empty(m)
     area = np.empty(m)
-    for j in range(m):
-        a = _box_area(b[j, 0], b[j, 1], b[j, 2], b[j, 3])
-        area[j] = a
-        if a < 0.0:
-            x1[j] = _INF
-            y1[j] = _INF
-            x2[j] = -_INF
-            y2[j] = -_INF
-        else:
-            x1[j] = b[j, 0]
-            y1[j] = b[j, 1]
-            x2[j] = b[j, 2]
-            y2[j] = b[j, 3]
+    _load_columns(b, 0, m, x1, y1, x2, y2, area)
     return x1, y1, x2, y2, area
 
 
@@ -389,34 +405,6 @@ def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray, keep: np.ndarra
 # --------------------------------------------------------------------------------------------
 # greedy matching
 # --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, error_model="numpy")
-def _load_gt_group(
-    gt_boxes: np.ndarray,
-    glo: int,
-    ng: int,
-    gx1: np.ndarray,
-    gy1: np.ndarray,
-    gx2: np.ndarray,
-    gy2: np.ndarray,
-    garea: np.ndarray,
-) -> None:
-    """Copy GT rows ``glo:glo+ng`` into column scratch; invalid boxes become (+inf, +inf, -inf, -inf)."""
-    for j in range(ng):
-        gr = glo + j
-        a = _box_area(gt_boxes[gr, 0], gt_boxes[gr, 1], gt_boxes[gr, 2], gt_boxes[gr, 3])
-        garea[j] = a
-        if a < 0.0:
-            gx1[j] = _INF
-            gy1[j] = _INF
-            gx2[j] = -_INF
-            gy2[j] = -_INF
-        else:
-            gx1[j] = gt_boxes[gr, 0]
-            gy1[j] = gt_boxes[gr, 1]
-            gx2[j] = gt_boxes[gr, 2]
-            gy2[j] = gt_boxes[gr, 3]
 
 
 @njit(cache=True, error_model="numpy")
