@@ -6,13 +6,16 @@
 [1.0]
 
 Public names load on first use (PEP 562), so ``import vreward`` stays light: numba, scipy and pydantic are
-imported only by what needs them.
+imported only by what needs them. The rewards' names (classes, settings, ``make_<name>_reward`` factories and
+default ``<name>_reward`` instances) come from :mod:`vreward.registry`.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from vreward.registry import public_rewards
 
 __version__ = "0.1.0"
 
@@ -29,12 +32,11 @@ _EXPORTS: dict[str, str] = {
     "GroundTruth": "vreward.solution",
     "SolutionError": "vreward.solution",
     "parse_solutions": "vreward.solution",
-    **{name: "vreward.rewards" for name in (
-        "AccuracyReward", "ClassificationSettings", "ConfidenceReward", "DetectionSettings", "FormatReward",
-        "FormatSettings", "FrameMismatchWarning", "GIoUReward", "GroundingSettings", "IoUReward", "Reward",
-        "RewardBatch", "RewardDetail", "accuracy_reward", "confidence_reward", "format_reward", "giou_reward",
-        "iou_reward", "make_accuracy_reward", "make_confidence_reward", "make_format_reward",
-        "make_giou_reward", "make_iou_reward")},
+    "CompositeReward": "vreward.composite",
+    "make_task_reward": "vreward.composite",
+    "normalize_label": "vreward.labels",
+    **{name: "vreward.rewards.base" for name in ("FrameMismatchWarning", "Reward", "RewardBatch", "RewardDetail")},
+    **public_rewards(),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -51,35 +53,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-if TYPE_CHECKING:
-    from vreward.geometry import box_giou, box_iou
-    from vreward.parsing import Box, ParsedBatch, ParsedCompletion, parse_completion, parse_completions
-    from vreward.reasons import ParseReason, ZeroReason
-    from vreward.rewards import (
-        AccuracyReward,
-        ClassificationSettings,
-        ConfidenceReward,
-        DetectionSettings,
-        FormatReward,
-        FormatSettings,
-        FrameMismatchWarning,
-        GIoUReward,
-        GroundingSettings,
-        IoUReward,
-        Reward,
-        RewardBatch,
-        RewardDetail,
-        accuracy_reward,
-        confidence_reward,
-        format_reward,
-        giou_reward,
-        iou_reward,
-        make_accuracy_reward,
-        make_confidence_reward,
-        make_format_reward,
-        make_giou_reward,
-        make_iou_reward,
-    )
-    from vreward.solution import GroundTruth, SolutionError, parse_solutions

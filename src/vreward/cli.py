@@ -7,7 +7,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-FRAMES = ("qwen2vl", "qwen25vl", "pixels", "unit")
+from vreward.frames import FRAME_NAMES
+from vreward.registry import TASK_NAMES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Score saved completions: per-record rewards and reasons, the task's metrics, "
                        "a summary and a report. Without INPUT, scores a bundled sample of detection completions.")
     s.add_argument("input", nargs="?", type=Path, help="JSONL file, JSON list file or dataset directory")
-    s.add_argument("--task", choices=("detection", "grounding", "classification", "format"), default="detection")
+    s.add_argument("--task", choices=TASK_NAMES, default="detection")
     s.add_argument("--input-format", choices=("auto", "jsonl", "json", "hf"), default="auto")
     s.add_argument("--split", help="split of a saved DatasetDict")
     fields = s.add_argument_group("fields")
@@ -38,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--threshold", type=float, default=0.5, help="IoU threshold of the rewards' matches")
     det.add_argument("--matching", choices=("greedy", "hungarian"), default="greedy")
     frames = s.add_argument_group("coordinate frames")
-    frames.add_argument("--coords", choices=FRAMES, help="frame of the model's boxes")
-    frames.add_argument("--solution-coords", choices=FRAMES, help="frame of the ground-truth boxes")
+    frames.add_argument("--coords", choices=FRAME_NAMES, help="frame of the model's boxes")
+    frames.add_argument("--solution-coords", choices=FRAME_NAMES, help="frame of the ground-truth boxes")
     frames.add_argument("--min-pixels", type=int, default=3136)
     frames.add_argument("--max-pixels", type=int, default=12845056)
     other = s.add_argument_group("grounding and classification")
@@ -65,7 +66,7 @@ def _add_serve(sub) -> None:
                        "Endpoints: POST /openrlhf (and /get_reward), POST /score, GET /health, GET /metrics.")
     v.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     v.add_argument("--port", type=int, default=8000)
-    v.add_argument("--task", choices=("detection", "grounding", "classification"), default="detection")
+    v.add_argument("--task", choices=TASK_NAMES, default="detection")
     v.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=1,format=1")
     v.add_argument("--options", help='reward options as JSON, e.g. \'{"iou": {"threshold": 0.75}}\'')
     v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")

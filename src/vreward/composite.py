@@ -15,14 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vreward.registry import build_reward, task_spec
 from vreward.rewards.base import Reward, RewardBatch
-
-# Visual-RFT's reward set per task: (reward, weight).
-TASK_REWARDS: dict[str, tuple[tuple[str, float], ...]] = {
-    "detection": (("iou", 1.0), ("confidence", 1.0), ("format", 1.0)),
-    "classification": (("accuracy", 1.0), ("format", 1.0)),
-    "grounding": (("giou", 1.0), ("format", 1.0)),
-}
 
 
 @dataclass(frozen=True)
@@ -70,20 +64,17 @@ class CompositeReward:
 
 def make_task_reward(task: str, weights: dict[str, float] | None = None,
                      **options: dict[str, Any]) -> CompositeReward:
-    """The task's Visual-RFT reward set as one composite reward.
+    """The task's reward set (a row of :data:`vreward.registry.TASKS`) as one composite reward.
 
     ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``options`` passes settings to one
     reward's factory by name (``iou={"threshold": 0.75}``).
     """
-    import vreward
-
-    if task not in TASK_REWARDS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_REWARDS)}")
-    names = [name for name, _ in TASK_REWARDS[task]]
+    spec = task_spec(task)
+    names = list(spec.reward_names)
     for label, given in (("weights", weights or {}), ("options", options)):
         unknown = sorted(set(given) - set(names))
         if unknown:
             raise ValueError(f"{label} for {unknown} do not apply to task {task!r}, whose rewards are {names}")
-    rewards = [getattr(vreward, f"make_{name}_reward")(**options.get(name, {})) for name in names]
-    return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in TASK_REWARDS[task]],
+    rewards = [build_reward(name, **options.get(name, {})) for name in names]
+    return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in spec.rewards],
                            name=f"{task}_reward")

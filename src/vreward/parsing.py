@@ -16,7 +16,6 @@ import itertools
 import operator
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vreward.cache import BoundedCache, ContentKey
 from vreward.reasons import NOT_TEXT_CODE, PARSE_REASONS, ParseReason
 
 # Keys read inside {...}, compared case-insensitively with '_', '-' and spaces dropped. Other keys whose value
@@ -101,7 +101,7 @@ def completion_text(completion: Any) -> str | None:
         message = completion[0]
         if type(message) is dict:
             content = message.get("content")
-            if type(content) is str and message.get("role", "assistant") == "assistant":
+            if type(content) is str and _is_assistant(message):
                 return content
     if isinstance(completion, str):
         return completion
@@ -111,7 +111,7 @@ def completion_text(completion: Any) -> str | None:
         return None
     message = None
     for m in reversed(completion):
-        if isinstance(m, dict) and m.get("role", "assistant") == "assistant":
+        if isinstance(m, dict) and _is_assistant(m):
             message = m
             break
     if message is None:
@@ -131,6 +131,12 @@ def completion_text(completion: Any) -> str | None:
     return None
 
 
+def _is_assistant(message: dict) -> bool:
+    """An assistant message: role "assistant", or no role at all."""
+    role = message.get("role", "assistant")
+    return type(role) is str and role == "assistant"
+
+
 _first = operator.itemgetter(0)
 _content = operator.itemgetter("content")
 
@@ -147,8 +153,9 @@ def completion_texts(completions: Sequence[Any]) -> list[str | None]:
     if kinds == {list} and set(map(len, completions)) == {1}:
         messages = list(map(_first, completions))
         if set(map(type, messages)) == {dict}:
-            roles = set(map(dict.get, messages, itertools.repeat("role", len(messages))))
-            if roles <= {"assistant", None}:
+            n = len(messages)
+            roles = list(map(dict.get, messages, itertools.repeat("role", n), itertools.repeat("assistant", n)))
+            if set(map(type, roles)) == {str} and set(roles) == {"assistant"}:
                 try:
                     texts = list(map(_content, messages))
                 except KeyError:
@@ -187,10 +194,12 @@ class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 
     Row ``i`` owns boxes ``offsets[i]:offsets[i+1]``. ``confidences`` holds NaN where none was given.
-    Indexing (``batch[i]``) builds the :class:`ParsedCompletion` of one row.
+    Indexing (``batch[i]``) builds the :class:`ParsedCompletion` of one row. ``key`` identifies the batch by
+    its content (texts and ``require_answer_tag``), for caches of what is computed from it.
     """
 
-    def __init__(self, texts: list[str | None], buf: bytes, starts: np.ndarray, scan: tuple):
+    def __init__(self, texts: list[str | None], buf: bytes, starts: np.ndarray, scan: tuple, key: ContentKey):
+        self.key = key
         (self.format_ok, self._answer_start, self._answer_end, self._answer_closed, status, self._counts,
          self.offsets, self.boxes, self.confidences, self._label_start, self._label_end, spans, slow) = scan
         self.texts = texts
@@ -384,31 +393,26 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
     return (*rows, *(a[:nb] for a in per_box))
 
 
+def parse_key(texts: Sequence[str | None], require_answer_tag: bool) -> ContentKey:
+    """The content key of a batch's parse (see :class:`vreward.cache.ContentKey`)."""
+    return ContentKey(tuple(texts), bool(require_answer_tag))
+
+
 def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
     buf, starts, ends = _encode(texts)
     arr = np.frombuffer(buf, np.uint8)  # read-only, also when empty: one numba specialisation
-    return ParsedBatch(texts, buf, starts, _scan_arrays(arr, starts, ends, require_answer_tag))
+    return ParsedBatch(texts, buf, starts, _scan_arrays(arr, starts, ends, require_answer_tag),
+                       parse_key(texts, require_answer_tag))
 
 
-_CACHE: OrderedDict[tuple, ParsedBatch] = OrderedDict()
-_CACHE_SIZE = 8
+# Several rewards scoring the same batch (as TRL calls them, one after the other) parse it once.
+_PARSES: BoundedCache[ParsedBatch] = BoundedCache("parsed batches", 8)
 
 
 def parse_texts(texts: list[str | None], *, require_answer_tag: bool = True) -> ParsedBatch:
-    """Parse already extracted texts (None for a non-text completion), reusing a recent identical batch.
-
-    Several rewards scoring the same batch (as TRL calls them, one after the other) parse it once.
-    """
-    key = (tuple(texts), require_answer_tag)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
-    parsed = _scan(texts, require_answer_tag)
-    _CACHE[key] = parsed
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return parsed
+    """Parse already extracted texts (None for a non-text completion), reusing a recent identical batch."""
+    texts = list(texts)
+    return _PARSES.get_or_compute(parse_key(texts, require_answer_tag), lambda: _scan(texts, require_answer_tag))
 
 
 def parse_completions(completions: Sequence[Any], *, require_answer_tag: bool = True) -> ParsedBatch:

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, OpenRLHFRequestError, build_response, parse_request
-from vreward.composite import TASK_REWARDS, CompositeReward, make_task_reward
+from vreward.composite import CompositeReward, make_task_reward
+from vreward.registry import TASKS
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_BATCH = 4096
@@ -136,8 +137,8 @@ def build_reward(task: str, weights: Mapping[str, float] | None = None,
     """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options 422)."""
     from pydantic import ValidationError
 
-    if not isinstance(task, str) or task not in TASK_REWARDS:
-        raise ClientError(400, f"unknown task {task!r}; choose one of {sorted(TASK_REWARDS)}")
+    if not isinstance(task, str) or task not in TASKS:
+        raise ClientError(400, f"unknown task {task!r}; choose one of {sorted(TASKS)}")
     if weights is not None and not (isinstance(weights, Mapping) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in weights.values())):
         raise ClientError(422, "`weights` must be an object of numbers by reward name")

@@ -7,7 +7,6 @@ letting the row silently score 0.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from vreward.cache import BoundedCache, ContentKey
 from vreward.parsing import ParsedBatch, parse_texts
 
 
@@ -31,13 +31,15 @@ class GroundTruth:
     """Ground-truth boxes of a batch: row ``i`` owns ``boxes[offsets[i]:offsets[i+1]]``.
 
     ``parsed`` is the parse of the batch's distinct solution texts (GRPO repeats each prompt's solution once
-    per generation); ``box_source`` maps each box to its row in ``parsed``.
+    per generation); ``box_source`` maps each box to its row in ``parsed``; ``key`` identifies the batch by its
+    content (the solution texts).
     """
 
     boxes: np.ndarray
     offsets: np.ndarray
     parsed: ParsedBatch
     box_source: np.ndarray
+    key: ContentKey
 
     @property
     def counts(self) -> np.ndarray:
@@ -76,7 +78,7 @@ def _json_number(value: Any) -> float:
     raise TypeError(f"unsupported value {value!r}")
 
 
-_CACHE: OrderedDict[tuple, GroundTruth] = OrderedDict()
+_GROUND_TRUTHS: BoundedCache[GroundTruth] = BoundedCache("ground truths", 8)
 
 
 def parse_solutions(solutions: Sequence[Any] | None, n: int | None = None) -> GroundTruth:
@@ -97,19 +99,11 @@ def parse_solutions(solutions: Sequence[Any] | None, n: int | None = None) -> Gr
         texts = list(solutions)
     else:
         texts = [s if type(s) is str else solution_text(s, i) for i, s in enumerate(solutions)]
-    key = tuple(texts)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
-    gt = _parse_distinct(texts)
-    _CACHE[key] = gt
-    if len(_CACHE) > 8:
-        _CACHE.popitem(last=False)
-    return gt
+    key = ContentKey(tuple(texts))
+    return _GROUND_TRUTHS.get_or_compute(key, lambda: _parse_distinct(texts, key))
 
 
-def _parse_distinct(texts: list[str]) -> GroundTruth:
+def _parse_distinct(texts: list[str], key: ContentKey) -> GroundTruth:
     """Parse each distinct text once and lay the result out row by row."""
     distinct = list(dict.fromkeys(texts))
     index = {t: i for i, t in enumerate(distinct)}
@@ -124,7 +118,7 @@ def _parse_distinct(texts: list[str]) -> GroundTruth:
     box_source = np.repeat(parsed.offsets[:-1][rows] - offsets[:-1], counts) + np.arange(offsets[-1])
     boxes = parsed.boxes[box_source]
     boxes.flags.writeable = False
-    return GroundTruth(boxes=boxes, offsets=offsets, parsed=parsed, box_source=box_source)
+    return GroundTruth(boxes=boxes, offsets=offsets, parsed=parsed, box_source=box_source, key=key)
 
 
 def _validate(parsed: ParsedBatch, texts: list[str], first_row: np.ndarray) -> None:

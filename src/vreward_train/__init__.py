@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from vreward.composite import TASK_REWARDS
-
 __version__ = "0.1.0"
-__all__ = ["TASK_REWARDS", "task_rewards"]
+__all__ = ["task_rewards"]
 
 
 def task_rewards(task: str, weights: dict[str, float] | None = None,
                  **options: dict[str, Any]) -> tuple[list, list[float]]:
     """Reward functions and weights of a task, for ``GRPOTrainer(reward_funcs=...)`` and ``reward_weights``.
 
-    ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``options`` passes settings to one
-    reward's factory by name (``iou={"threshold": 0.75}``).
+    The task's reward set is its row of ``vreward.registry.TASKS``; ``weights`` overrides weights by reward name
+    (``{"format": 0.5}``); ``options`` passes settings to one reward's factory by name (``iou={"threshold": 0.75}``).
     """
     from vreward.composite import make_task_reward
 

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-FAMILIES = ("qwen2vl", "qwen25vl")
-TASKS = ("detection", "classification", "grounding")
-FRAMES = ("qwen2vl", "qwen25vl", "pixels", "unit")
+from vreward.frames import FRAME_NAMES
+from vreward_train.families import TRAINABLE_FAMILIES
+from vreward_train.prompts import TEMPLATES
+
 TRAIN_MODULES = {"torch", "transformers", "trl", "accelerate", "datasets", "peft", "PIL", "yaml", "tokenizers"}
 
 
@@ -38,9 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("config", help="YAML/JSON file, or a bundled config's name")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting (repeatable)")
-    t.add_argument("--task", choices=TASKS)
+    t.add_argument("--task", choices=tuple(TEMPLATES))
     t.add_argument("--model", help="model.path: checkpoint directory or Hub id")
-    t.add_argument("--family", choices=FAMILIES, help="model.family (default: read from the checkpoint)")
+    t.add_argument("--family", choices=TRAINABLE_FAMILIES, help="model.family (default: read from the checkpoint)")
     t.add_argument("--data", help="data.path: DatasetDict directory or JSON/JSONL file")
     t.add_argument("--split", help="data.split")
     t.add_argument("--output-dir", help="output_dir")
@@ -59,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("data", help="DatasetDict directory or JSON/JSONL file")
     g.add_argument("--split", default="test")
     g.add_argument("--output", required=True, type=Path, help="JSONL file to write")
-    g.add_argument("--task", choices=TASKS, default="detection")
+    g.add_argument("--task", choices=tuple(TEMPLATES), default="detection")
     g.add_argument("--prompt", choices=("template", "problem"), default="template",
                    help="template: the task's prompt in the model's coordinate convention; problem: the row's text")
     g.add_argument("--max-new-tokens", type=int, default=512)
@@ -69,14 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--max-samples", type=int)
     g.add_argument("--min-pixels", type=int)
     g.add_argument("--max-pixels", type=int)
-    g.add_argument("--solution-coords", choices=FRAMES, default="qwen2vl", help="frame of the data's ground truth")
+    g.add_argument("--solution-coords", choices=FRAME_NAMES, default="qwen2vl", help="frame of the data's ground truth")
     g.add_argument("--image-root", type=Path, help="JSON/JSONL: folder of relative image paths")
     g.add_argument("--save-images", action="store_true", help="save images that are not files, for the report")
     g.add_argument("--seed", type=int, default=0)
 
     m = sub.add_parser("tiny-model", help="write a tiny random Qwen2-VL / Qwen2.5-VL checkpoint (tests, dry runs)")
     m.add_argument("dir", type=Path)
-    m.add_argument("--family", choices=FAMILIES, default="qwen2vl")
+    m.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
     m.add_argument("--seed", type=int, default=0)
 
     d = sub.add_parser("demo", help="the whole loop on CPU: tiny model, shapes data, GRPO, generate, score",
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                        "completions with vreward (rewards and COCO mAP). A minute or two on a laptop CPU.")
     d.add_argument("dir", nargs="?", type=Path, default=Path("vreward_train_demo"),
                    help="working folder (default: ./vreward_train_demo)")
-    d.add_argument("--family", choices=FAMILIES, default="qwen2vl")
+    d.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
     d.add_argument("--steps", type=int, default=8, help="GRPO steps")
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting of tiny_cpu.yaml")

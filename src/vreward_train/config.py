@@ -22,14 +22,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vreward.frames import Frame
+from vreward.registry import TASK_NAMES, build_reward, task_spec
+from vreward.rewards.settings import Frame, FrameSettings
+from vreward_train.families import TRAINABLE_FAMILIES
+from vreward_train.prompts import TEMPLATES
 
-Task = Literal["detection", "classification", "grounding"]
-Family = Literal["auto", "qwen2vl", "qwen25vl"]
-REWARD_NAMES = ("iou", "confidence", "format", "accuracy", "giou")
+# The tasks of vreward.registry.TASKS that have a training prompt, and "auto" (read from the checkpoint) or a
+# model family vreward-train trains.
+Task = Literal[tuple(name for name in TASK_NAMES if name in TEMPLATES)]  # type: ignore[valid-type]
+Family = Literal[("auto", *TRAINABLE_FAMILIES)]  # type: ignore[valid-type]
 # Reward options fixed by the training code: the frames follow the model family and the data, the pixel bounds
 # the processor's, so that rewards are never computed across frames.
-FRAME_OPTIONS = ("coords", "solution_coords", "min_pixels", "max_pixels")
+FRAME_OPTIONS = tuple(FrameSettings.model_fields.keys() - {"name", "require_answer_tag"})
 
 
 class ConfigError(ValueError):
@@ -202,9 +206,7 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _rewards(self) -> TrainConfig:
-        from vreward_train import TASK_REWARDS
-
-        task_names = [name for name, _ in TASK_REWARDS[self.task]]
+        task_names = list(task_spec(self.task).reward_names)
         names = self.reward_names()
         for label, given in (("rewards.names", names), ("rewards.weights", self.rewards.weights),
                              ("rewards.options", self.rewards.options)):
@@ -220,7 +222,7 @@ class TrainConfig(_Section):
                 raise ValueError(f"rewards.options.{name}: {fixed} follow model.family, model.min_pixels/"
                                  "max_pixels and data.solution_coords; set them there")
             try:
-                _make_reward(name, options)
+                build_reward(name, **options)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 loc = ".".join(str(x) for x in err["loc"])
@@ -229,23 +231,13 @@ class TrainConfig(_Section):
 
     def reward_names(self) -> list[str]:
         """The rewards trained with, in the task's order."""
-        from vreward_train import TASK_REWARDS
-
         if self.rewards.names is not None:
             return list(dict.fromkeys(self.rewards.names))
-        return [name for name, _ in TASK_REWARDS[self.task]]
+        return list(task_spec(self.task).reward_names)
 
     def reward_weights(self) -> list[float]:
-        from vreward_train import TASK_REWARDS
-
-        defaults = dict(TASK_REWARDS[self.task])
+        defaults = task_spec(self.task).weights
         return [float(self.rewards.weights.get(name, defaults[name])) for name in self.reward_names()]
-
-
-def _make_reward(name: str, options: Mapping[str, Any]):
-    import vreward
-
-    return getattr(vreward, f"make_{name}_reward")(**options)
 
 
 # ---------------------------------------------------------------------------------------------------------------

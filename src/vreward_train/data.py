@@ -27,19 +27,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, smart_resize
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, box_to_frame, frame_spec
 
 if TYPE_CHECKING:
     import datasets
 
-BUILD_FRAMES = ("qwen2vl", "qwen25vl", "pixels", "unit")
-# How the detection question names the coordinate convention, per frame (Visual-RFT's words for 0-1000).
-FRAME_WORDS = {
-    "qwen2vl": "between 0 and 1000, integer",
-    "qwen25vl": "absolute pixel coordinates, integer",
-    "pixels": "absolute pixel coordinates, integer",
-    "unit": "between 0 and 1, with three decimal places",
-}
 DETECTION_QUESTION = (
     "Detect all objects belonging to the category '{category}' in the image, and provide the bounding boxes "
     "({frame_words}) and confidence (between 0 and 1, with two decimal places).\n"
@@ -57,52 +49,7 @@ class DataError(ValueError):
 
 def detection_question(category: str, frame: str = "qwen2vl") -> str:
     """Visual-RFT's detection question for ``category``, naming the coordinate convention of ``frame``."""
-    _check_frame(frame)
-    return DETECTION_QUESTION.format(category=category, frame_words=FRAME_WORDS[frame])
-
-
-def frame_extent(width: int, height: int, frame: str = "qwen2vl", min_pixels: int = QWEN25VL_MIN_PIXELS,
-                 max_pixels: int = QWEN25VL_MAX_PIXELS) -> tuple[float, float]:
-    """(x extent, y extent) of ``frame`` for an image of ``width`` x ``height`` pixels: 1000 for Qwen2-VL, the
-    ``smart_resize``'d size for Qwen2.5-VL, the image size for pixels, 1 for unit."""
-    _check_frame(frame)
-    if frame == "qwen2vl":
-        return 1000.0, 1000.0
-    if frame == "unit":
-        return 1.0, 1.0
-    if frame == "pixels":
-        return float(width), float(height)
-    resized_h, resized_w = smart_resize(int(height), int(width), min_pixels=min_pixels, max_pixels=max_pixels)
-    return float(resized_w), float(resized_h)
-
-
-def box_to_frame(box: Sequence[float], width: int, height: int, frame: str = "qwen2vl",
-                 min_pixels: int = QWEN25VL_MIN_PIXELS, max_pixels: int = QWEN25VL_MAX_PIXELS) -> list:
-    """An ``[x1, y1, x2, y2]`` box in pixels of a ``width`` x ``height`` image, in ``frame``.
-
-    ``qwen2vl``: ``round(v / size * 1000)``; ``qwen25vl``: ``round(v / size * resized)`` with the resized size of
-    ``smart_resize(height, width, 28, min_pixels, max_pixels)``; ``pixels``: ``round(v)``; ``unit``: ``v / size``
-    to 3 decimals. Results are clipped to the frame, and a box that rounding collapses (``x2 <= x1``) is widened to
-    one unit so the ground truth stays non-degenerate.
-    """
-    ex, ey = frame_extent(width, height, frame, min_pixels, max_pixels)
-    x1, y1, x2, y2 = (float(v) for v in box)
-    if frame == "unit":
-        out = [round(min(max(v / s, 0.0), 1.0), 3) for v, s in ((x1, width), (y1, height), (x2, width),
-                                                                  (y2, height))]
-        step = 0.001
-    else:
-        scaled = [x1, y1, x2, y2] if frame == "pixels" else [x1 / width * ex, y1 / height * ey, x2 / width * ex,
-                                                               y2 / height * ey]
-        out = [min(max(round(v), 0), int(e)) for v, e in zip(scaled, (ex, ey, ex, ey))]
-        step = 1
-    for lo, hi, extent in ((0, 2, ex), (1, 3, ey)):
-        if out[hi] <= out[lo]:
-            if out[lo] + step <= extent:
-                out[hi] = round(out[lo] + step, 3) if frame == "unit" else out[lo] + step
-            else:
-                out[lo] = round(out[hi] - step, 3) if frame == "unit" else out[hi] - step
-    return out
+    return DETECTION_QUESTION.format(category=category, frame_words=frame_spec(frame).question_words)
 
 
 def detection_solution(boxes: Iterable[Sequence[float]]) -> str:
@@ -113,11 +60,6 @@ def detection_solution(boxes: Iterable[Sequence[float]]) -> str:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _check_frame(frame: str) -> None:
-    if frame not in BUILD_FRAMES:
-        raise ValueError(f"unknown coordinate frame {frame!r}; choose one of {list(BUILD_FRAMES)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -335,7 +277,7 @@ def build_coco_kshot(instances_json: str | os.PathLike, images_dir: str | os.Pat
 
     if int(k) < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    _check_frame(frame)
+    frame_spec(frame)
     instances_json, images_dir = Path(instances_json), Path(images_dir)
     coco = _read_coco(instances_json)
     cats = coco["cats"]

@@ -17,44 +17,35 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from transformers import ProcessorMixin
+
+from vreward.frames import family_of_model_type, family_spec
+from vreward_train.families import MODEL_CLASSES, TRAINABLE_FAMILIES
 
 if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-Family = Literal["qwen2vl", "qwen25vl"]
 
-# config.model_type -> family.
-MODEL_TYPES: dict[str, Family] = {"qwen2_vl": "qwen2vl", "qwen2_5_vl": "qwen25vl"}
-# family -> the vreward coordinate frame its grounding answers use.
-FRAMES: dict[str, str] = {"qwen2vl": "qwen2vl", "qwen25vl": "qwen25vl"}
-
-
-def model_family(path_or_config: str | os.PathLike | PretrainedConfig | PreTrainedModel | dict[str, Any]) -> Family:
-    """``"qwen2vl"`` or ``"qwen25vl"`` from ``config.model_type``.
+def model_family(path_or_config: str | os.PathLike | PretrainedConfig | PreTrainedModel | dict[str, Any]) -> str:
+    """The family of a checkpoint (one vreward-train trains, :mod:`vreward_train.families`), from its model_type.
 
     Accepts a config, a model (its ``.config``), a config dict, a local checkpoint directory (its ``config.json``
     is read without importing the model), or a hub id (resolved with ``AutoConfig``).
     """
     model_type = _model_type(path_or_config)
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"unsupported model_type {model_type!r} (from {_describe(path_or_config)}); "
-                         f"supported: {sorted(MODEL_TYPES)} (Qwen2-VL, Qwen2.5-VL)")
-    return MODEL_TYPES[model_type]
+    family = family_of_model_type(model_type)
+    if family is None or family.name not in MODEL_CLASSES:
+        raise ValueError(f"unsupported model_type {model_type!r} (from {_describe(path_or_config)}); vreward-train "
+                         f"trains {[t for f in TRAINABLE_FAMILIES for t in family_spec(f).model_types]}")
+    return family.name
 
 
 def coordinate_frame(family: str) -> str:
-    """The vreward coordinate frame a family's grounding answers use.
-
-    Qwen2-VL answers in integers 0-1000 relative to the image (``"qwen2vl"``); Qwen2.5-VL in absolute pixels of
-    the image as resized by its processor (``"qwen25vl"``, see ``vreward.frames.smart_resize``).
-    """
-    if family not in FRAMES:
-        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(FRAMES)}")
-    return FRAMES[family]
+    """The vreward coordinate frame a family's grounding answers use (its row of ``vreward.frames.FAMILIES``)."""
+    return family_spec(family).frame
 
 
 def _model_type(obj: Any) -> str:
@@ -182,15 +173,14 @@ def load_model(path: str | os.PathLike, dtype: str | torch.dtype = "auto", attn_
     ``kwargs`` go to ``from_pretrained`` (``device_map``, ``revision``, ...).
     """
     import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+    import transformers
 
     if isinstance(dtype, str) and dtype != "auto":
         resolved = getattr(torch, dtype, None)
         if not isinstance(resolved, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
         dtype = resolved
-    family = model_family(path)
-    cls = Qwen2VLForConditionalGeneration if family == "qwen2vl" else Qwen2_5_VLForConditionalGeneration
+    cls = getattr(transformers, MODEL_CLASSES[model_family(path)])
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     return cls.from_pretrained(str(path), dtype=dtype, **kwargs)

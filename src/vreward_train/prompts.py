@@ -55,11 +55,20 @@ CLASSIFICATION = (
     + STRICT
 )
 CLASSIFICATION_QUESTION = "This is an image containing {subject}. Please identify the {kind} based on the image."
+# The prompt template of every task vreward-train trains (tasks of vreward.registry.TASKS).
+TEMPLATES = {"detection": DETECTION, "classification": CLASSIFICATION, "grounding": GROUNDING}
 
 # A Visual-RFT detection prompt names its category as: category 'zebra'
 _CATEGORY = re.compile(r"category\s+['\u2018\u2019\"]([^'\u2018\u2019\"]+)['\u2018\u2019\"]")
 # Text from which on a Visual-RFT prompt gives output instructions.
 _INSTRUCTIONS = re.compile(r"\s*(First output|Output the thinking|Output the final|Please strictly)", re.I)
+
+
+def check_task(task: str) -> str:
+    """``task`` when it has a training prompt (a ``ValueError`` naming the tasks that have one otherwise)."""
+    if task not in TEMPLATES:
+        raise ValueError(f"task {task!r} has no training prompt; choose one of {list(TEMPLATES)}")
+    return task
 
 
 def box_units(family: str, width: int | None = None, height: int | None = None,
@@ -107,6 +116,7 @@ def question(task: str, row: Mapping[str, Any], family: str = "qwen2vl", mode: s
         return problem
     if mode != "template":
         raise ValueError(f"unknown prompt mode {mode!r}; choose 'template' or 'problem'")
+    check_task(task)
     if task == "classification":
         if "<answer>" in problem:
             return problem  # already a whole Visual-RFT prompt; no coordinates to restate
@@ -117,12 +127,10 @@ def question(task: str, row: Mapping[str, Any], family: str = "qwen2vl", mode: s
     units = box_units(family, row.get("width"), row.get("height"), min_pixels, max_pixels)
     if task == "detection":
         return DETECTION.format(category=category_of(row), units=units)
-    if task == "grounding":
-        expression = str(row.get("expression") or "").strip() or _bare_question(problem)
-        if not expression:
-            raise ValueError("a grounding row needs its referring expression in `problem` (or `expression`)")
-        return GROUNDING.format(expression=_as_phrase(expression), units=units)
-    raise ValueError(f"unknown task {task!r}; choose detection, classification or grounding")
+    expression = str(row.get("expression") or "").strip() or _bare_question(problem)
+    if not expression:
+        raise ValueError("a grounding row needs its referring expression in `problem` (or `expression`)")
+    return GROUNDING.format(expression=_as_phrase(expression), units=units)
 
 
 def _as_phrase(expression: str) -> str:

@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "vreward_train_config.yaml"
 LOG_FILE = "log.jsonl"
-FRAME_TASKS = ("detection", "grounding")
 # Visual-RFT's data (the hub datasets, its JSON files) states boxes in Qwen2-VL's 0-1000.
 VISUAL_RFT_FRAME = "qwen2vl"
 
@@ -114,19 +113,18 @@ def add_prompts(ds: datasets.Dataset, task: str, family: str, mode: str, min_pix
 def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels: int) -> tuple[list, list[float]]:
     """The reward functions and weights, the box rewards in the model's frame with the data's ground truth
     converted into it (``coords`` = the family's frame, ``solution_coords`` = the data's)."""
-    import vreward
+    from vreward.registry import reward_spec
     from vreward_train.models import coordinate_frame
 
-    frames: dict[str, Any] = {}
-    if config.task in FRAME_TASKS:
-        frames = {"coords": coordinate_frame(family), "solution_coords": solution_frame(config, family),
-                  "min_pixels": min_pixels, "max_pixels": max_pixels}
+    frames = {"coords": coordinate_frame(family), "solution_coords": solution_frame(config, family),
+              "min_pixels": min_pixels, "max_pixels": max_pixels}
     funcs = []
     for name in config.reward_names():
+        spec = reward_spec(name)
         options = dict(config.rewards.options.get(name, {}))
-        if name in ("iou", "confidence", "giou"):
+        if spec.frame_aware:
             options.update(frames)
-        funcs.append(getattr(vreward, f"make_{name}_reward")(**options))
+        funcs.append(spec.build(**options))
     return funcs, config.reward_weights()
 
 

@@ -10,9 +10,10 @@ holds ``overall`` (the reward EasyR1 trains on), ``format`` and ``accuracy`` (Ea
 ``overall = (1 - format_weight) * accuracy + format_weight * format``) plus the task's own rewards by short name
 (``iou``, ``confidence``, ``accuracy``, ``giou``), all logged by EasyR1 as ``reward/<key>``.
 
-``accuracy`` per task: detection ``(1 - confidence_weight) * iou + confidence_weight * confidence``
-(``confidence_weight=0`` by default: accuracy is the IoU reward, in [0, 1]); classification the accuracy
-reward; grounding the GIoU reward on the ``unit`` scale, in [0, 1] (override with
+``accuracy`` is the task's primary reward (:data:`vreward.registry.TASKS`: detection ``iou``, classification
+``accuracy``, grounding ``giou``), or the weighted mean of the task's rewards given in ``accuracy_weights``
+(``confidence_weight=w`` is detection's ``{"iou": 1 - w, "confidence": w}``). Rewards with a ``scale`` option
+(GIoU) are scored on their ``unit`` scale, in [0, 1] like the others (override with
 ``options={"giou": {"scale": "paper"}}``). Pixel frames need the image size: a ``width`` and ``height`` (or
 ``image_size``) key in each reward input, where a customized EasyR1 passes one.
 """
@@ -23,25 +24,29 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vreward.adapters.verl import task_reward
+from vreward.registry import REWARDS, TaskSpec, task_spec
 
 REWARD_NAME = "vreward"
 REWARD_TYPE = "batch"
 
 
 def compute_score(reward_inputs: Sequence[Mapping[str, Any]], format_weight: float = 0.1, task: str = "detection",
-                  confidence_weight: float = 0.0, coords: str | None = None, solution_coords: str | None = None,
+                  confidence_weight: float | None = None, accuracy_weights: Mapping[str, float] | None = None,
+                  coords: str | None = None, solution_coords: str | None = None,
                   options: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any) -> list[dict[str, float]]:
     """EasyR1's batch reward function: one parse and one kernel call per reward for the whole batch."""
     if isinstance(reward_inputs, Mapping) or not isinstance(reward_inputs, Sequence):
         raise ValueError("vreward's EasyR1 reward is a batch reward function: set REWARD_TYPE / reward_type=batch")
-    if not 0.0 <= format_weight <= 1.0 or not 0.0 <= confidence_weight <= 1.0:
-        raise ValueError(f"format_weight ({format_weight}) and confidence_weight ({confidence_weight}) must be "
-                         "in [0, 1]")
+    spec = task_spec(task)
+    weights = _accuracy_weights(spec, confidence_weight, accuracy_weights)
+    if not 0.0 <= format_weight <= 1.0:
+        raise ValueError(f"format_weight ({format_weight}) must be in [0, 1]")
     if not reward_inputs:
         return []
     opts = {name: dict(value) for name, value in (options or {}).items()}
-    if task == "grounding":
-        opts["giou"] = {"scale": "unit", **opts.get("giou", {})}
+    for name in spec.reward_names:
+        if "scale" in REWARDS[name].options:
+            opts[name] = {"scale": "unit", **opts.get(name, {})}
     reward = task_reward(task, None, opts, coords, solution_coords)
     columns: dict[str, Any] = {"solution": [r["ground_truth"] for r in reward_inputs]}
     for keys in (("width", "height"), ("image_size",)):
@@ -50,14 +55,29 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], format_weight: flo
             break
     batch = reward.score_all([r["response"] for r in reward_inputs], **columns)
     parts = {name.removesuffix("_reward"): part.scores for name, part in batch.parts.items()}
-    if task == "detection":
-        accuracy = (1.0 - confidence_weight) * parts["iou"] + confidence_weight * parts["confidence"]
-    elif task == "classification":
-        accuracy = parts["accuracy"]
-    else:
-        accuracy = parts["giou"]
+    accuracy = sum(w * parts[name] for name, w in weights.items())
     fmt = parts["format"]
     overall = (1.0 - format_weight) * accuracy + format_weight * fmt
     extra = {name: scores.tolist() for name, scores in parts.items() if name not in ("format", "accuracy")}
     return [{"overall": float(overall[i]), "format": float(fmt[i]), "accuracy": float(accuracy[i]),
              **{name: float(scores[i]) for name, scores in extra.items()}} for i in range(len(reward_inputs))]
+
+
+def _accuracy_weights(spec: TaskSpec, confidence_weight: float | None,
+                      accuracy_weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The weights of ``accuracy`` by reward name, normalized to sum to 1 (default: the primary reward)."""
+    if confidence_weight is not None:
+        if accuracy_weights is not None or spec.name != "detection":
+            raise ValueError("confidence_weight applies to task 'detection' without accuracy_weights")
+        if not 0.0 <= confidence_weight <= 1.0:
+            raise ValueError(f"confidence_weight ({confidence_weight}) must be in [0, 1]")
+        accuracy_weights = {"iou": 1.0 - confidence_weight, "confidence": confidence_weight}
+    weights = dict(accuracy_weights or {spec.primary: 1.0})
+    unknown = sorted(set(weights) - set(spec.reward_names))
+    if unknown:
+        raise ValueError(f"accuracy_weights for {unknown} do not apply to task {spec.name!r}, whose rewards are "
+                         f"{list(spec.reward_names)}")
+    total = sum(weights.values())
+    if not all(w >= 0 for w in weights.values()) or total <= 0:
+        raise ValueError(f"accuracy_weights must be non-negative with a positive sum, got {weights}")
+    return {name: w / total for name, w in weights.items()}

@@ -33,7 +33,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from vreward.composite import TASK_REWARDS, CompositeReward, make_task_reward
+from vreward.composite import CompositeReward, make_task_reward
+from vreward.registry import REWARDS, TASKS, task_spec
 
 # Substrings of ``data_source`` (lower-cased) that name a task, checked in this order: grounding first, so
 # that "refcoco" is not taken for COCO detection.
@@ -43,9 +44,8 @@ DATA_SOURCE_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("classification", ("cls", "flower", "car", "pet", "aircraft", "cub")),
 )
 
-# Rewards whose options include coordinate frames (``coords``, ``solution_coords``).
-FRAME_REWARDS = ("iou", "confidence", "giou")
-ALL_REWARD_NAMES = tuple(dict.fromkeys(f"{n}_reward" for rewards in TASK_REWARDS.values() for n, _ in rewards))
+# The score keys of every reward, for ``all_keys``.
+ALL_REWARD_NAMES = tuple(spec.default_name for spec in REWARDS.values())
 
 
 def task_of(data_source: Any, extra_info: Mapping[str, Any] | None = None, default: str | None = None) -> str:
@@ -56,16 +56,16 @@ def task_of(data_source: Any, extra_info: Mapping[str, Any] | None = None, defau
         task = str(default)
     else:
         source = str(data_source).lower()
-        task = source if source in TASK_REWARDS else None
+        task = source if source in TASKS else None
         for name, hints in DATA_SOURCE_TASKS:
             if task is None and any(h in source for h in hints):
                 task = name
         if task is None:
             raise ValueError(
                 f"cannot tell the vreward task of data_source {data_source!r}: set extra_info['task'] in the "
-                f"dataset, or custom_reward_function.reward_kwargs.task, to one of {sorted(TASK_REWARDS)}")
-    if task not in TASK_REWARDS:
-        raise ValueError(f"unknown task {task!r} (data_source {data_source!r}); choose one of {sorted(TASK_REWARDS)}")
+                f"dataset, or custom_reward_function.reward_kwargs.task, to one of {sorted(TASKS)}")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r} (data_source {data_source!r}); choose one of {sorted(TASKS)}")
     return task
 
 
@@ -81,8 +81,8 @@ def task_reward(task: str, weights: Mapping[str, float] | None = None,
     merged = {name: dict(value) for name, value in (options or {}).items()}
     frames = {k: v for k, v in (("coords", coords), ("solution_coords", solution_coords)) if v is not None}
     if frames:
-        for name, _ in TASK_REWARDS[task]:
-            if name in FRAME_REWARDS:
+        for name in task_spec(task).reward_names:
+            if REWARDS[name].frame_aware:
                 merged[name] = {**frames, **merged.get(name, {})}
     return _cached(task, json.dumps(dict(weights or {}), sort_keys=True), json.dumps(merged, sort_keys=True))
 

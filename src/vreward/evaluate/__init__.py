@@ -5,7 +5,7 @@
 
 from vreward.evaluate.base import Figure, Record, Sample, TaskMetrics
 from vreward.evaluate.io import InputError, read_records
-from vreward.evaluate.runner import TASK_REWARDS, ScoreConfig, score, score_with_table, summary_table
+from vreward.evaluate.runner import ScoreConfig, score, score_with_table, summary_table
 
-__all__ = ["TASK_REWARDS", "Figure", "InputError", "Record", "Sample", "ScoreConfig", "TaskMetrics", "read_records",
+__all__ = ["Figure", "InputError", "Record", "Sample", "ScoreConfig", "TaskMetrics", "read_records",
            "score", "score_with_table", "summary_table"]

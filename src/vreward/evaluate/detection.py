@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from vreward.evaluate.base import Figure, Record, Sample
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, convert_boxes, frame_extent
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, check_frame, to_pixels
+from vreward.labels import normalize_label
 from vreward.parsing import ParsedBatch
 from vreward.rewards.base import RewardBatch
 
-FRAMES = ("qwen2vl", "qwen25vl", "pixels", "unit")
 EVALUATORS = ("auto", "faster-coco-eval", "pycocotools")
 COCO_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 LVIS_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300", "ARs@300", "ARm@300",
@@ -49,11 +49,6 @@ _STAT_HELP = {
 LVIS_MAX_DETS = 300  # LVIS: at most 300 detections per image (all categories together), by score
 OUTSIDE_SLACK = 1.0  # pixels a box may extend beyond the image before it counts as outside
 _DET_COLUMNS = 7  # image_id, x, y, w, h, score, category_id (pycocotools' numpy layout)
-
-
-def _norm_name(name: str) -> str:
-    """Category names compared case-insensitively, with ``_`` and runs of spaces as one space."""
-    return " ".join(name.lower().replace("_", " ").split())
 
 
 def _noop(*args: Any, **kwargs: Any) -> None:
@@ -126,8 +121,7 @@ class DetectionMetrics:
                  image_id_field: str = "image_id", category_field: str = "category_id",
                  default_score: float = 1.0, evaluator: str = "auto", images: str = "gt",
                  categories: str = "gt", solution_field: str = "solution"):
-        if coords not in FRAMES:
-            raise ValueError(f"coords must be one of {FRAMES}, got {coords!r}")
+        check_frame(coords, "coords")
         for name, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -236,7 +230,7 @@ class DetectionMetrics:
             name = cat.get("name")
             name = str(cid) if not isinstance(name, str) else name
             self._cat_name[cid] = name
-            norm = _norm_name(name)
+            norm = normalize_label(name)
             by_name[norm] = None if norm in by_name and by_name[norm] != cid else cid  # None: ambiguous
             if self.lvis:
                 freq = cat.get("frequency")
@@ -371,7 +365,7 @@ class DetectionMetrics:
     def _category_of(self, value: Any, line: int) -> int:
         """Category id of a record's category field (an id or a name)."""
         if isinstance(value, str):
-            cid = self._cat_by_name.get(_norm_name(value), -1)
+            cid = self._cat_by_name.get(normalize_label(value), -1)
             if cid is None:
                 raise ValueError(f"line {line}: category name {value!r} matches several categories of "
                                  f"{self.gt_path}; give the category id")
@@ -385,7 +379,7 @@ class DetectionMetrics:
     def _label_category(self, label: str | None) -> int:
         if label is None:
             return -1
-        cid = self._cat_by_name.get(_norm_name(label), -1)
+        cid = self._cat_by_name.get(normalize_label(label), -1)
         return -1 if cid is None else cid
 
     def _image_position(self, rec: Record, value: Any) -> int:
@@ -475,11 +469,8 @@ class DetectionMetrics:
             return
         widths, heights = self._img_w[pos], self._img_h[pos]
         boxes = np.asarray(parsed.boxes, np.float64)
-        if self.coords == "pixels":
-            px = boxes[sel]
-        else:
-            src = frame_extent(self.coords, (widths, heights), n, self.min_pixels, self.max_pixels)
-            px = convert_boxes(boxes[sel], _offsets_of(rows[sel], n), src, (widths, heights))
+        px = to_pixels(boxes[sel], _offsets_of(rows[sel], n), self.coords, (widths, heights), self.min_pixels,
+                       self.max_pixels)
         r = rows[sel]
         w_img, h_img = widths[r], heights[r]
         x1, y1, x2, y2 = px[:, 0], px[:, 1], px[:, 2], px[:, 3]
@@ -813,10 +804,8 @@ class DetectionMetrics:
         if not parsed.usable[0] or not parsed.counts[0]:
             loose = parse_completions([sample.completion], require_answer_tag=False)
             parsed = loose if loose.counts[0] else parsed
-        boxes = np.asarray(parsed.boxes, np.float64)
-        if len(boxes) and self.coords != "pixels":
-            src = frame_extent(self.coords, sizes, 1, self.min_pixels, self.max_pixels)
-            boxes = convert_boxes(boxes, np.asarray(parsed.offsets), src, sizes)
+        boxes = to_pixels(np.asarray(parsed.boxes, np.float64), np.asarray(parsed.offsets), self.coords, sizes,
+                          self.min_pixels, self.max_pixels)
         sample.predicted = boxes.tolist()
         truth = columns_row.get("solution", columns_row.get(self.solution_field))
         if truth is not None:

@@ -23,17 +23,20 @@ from vreward.evaluate.base import Figure, Record, Sample
 from vreward.frames import (
     QWEN25VL_MAX_PIXELS,
     QWEN25VL_MIN_PIXELS,
-    SIZED_FRAMES,
-    convert_boxes,
-    frame_extent,
+    check_frame,
     image_sizes,
+    needs_conversion,
+    needs_image_size,
+    pixels_per_unit,
+    resolve_frames,
+    to_pixels,
+    truth_in_model_frame,
 )
 from vreward.parsing import ParsedBatch
 from vreward.reasons import PARSE_REASONS, ZeroReason
 from vreward.rewards.base import RewardBatch
 from vreward.solution import parse_solutions
 
-FRAMES = ("qwen2vl", "qwen25vl", "pixels", "unit")
 CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.99, 100), 2)  # Acc vs threshold curve of the figures
 
 
@@ -102,8 +105,8 @@ class GroundingMetrics:
                  max_pixels: int = QWEN25VL_MAX_PIXELS, mask_field: str | None = "mask",
                  predicted_mask_field: str | None = "predicted_mask", require_answer_tag: bool = True):
         for name, frame in (("coords", coords), ("solution_coords", solution_coords)):
-            if frame is not None and frame not in FRAMES:
-                raise ValueError(f"{name} must be one of {FRAMES} or None, got {frame!r}")
+            if frame is not None:
+                check_frame(frame, name)
         if isinstance(thresholds, (int, float)):
             thresholds = (thresholds,)
         ts: list[float] = []
@@ -134,11 +137,11 @@ class GroundingMetrics:
 
     @property
     def model_frame(self) -> str | None:
-        return self.coords if self.coords is not None else self.solution_coords
+        return resolve_frames(self.coords, self.solution_coords)[0]
 
     @property
     def truth_frame(self) -> str | None:
-        return self.solution_coords if self.solution_coords is not None else self.coords
+        return resolve_frames(self.coords, self.solution_coords)[1]
 
     # ------------------------------------------------------------------------------------------- protocol
 
@@ -152,18 +155,16 @@ class GroundingMetrics:
             return
         gt = parse_solutions(columns.get("solution"), n)
         p, s = self.model_frame, self.truth_frame
-        needs_sizes = p != s and (p in SIZED_FRAMES or s in SIZED_FRAMES)
+        needs_sizes = needs_conversion(p, s) and needs_image_size(p, s)
         wants_sizes = p is not None or self._has_field(records, columns, self.mask_field)
         sizes = self._sizes(columns, n, required=needs_sizes) if needs_sizes or wants_sizes else None
         gt_boxes = gt.boxes
-        if p is not None and s is not None and p != s:
-            src = frame_extent(s, sizes, n, self.min_pixels, self.max_pixels)
-            dst = frame_extent(p, sizes, n, self.min_pixels, self.max_pixels)
-            gt_boxes = convert_boxes(gt.boxes, gt.offsets, src, dst)
+        if needs_conversion(p, s):
+            gt_boxes, _ = truth_in_model_frame(gt.boxes, gt.offsets, p, s, sizes, self.min_pixels, self.max_pixels)
         # Areas in image pixels when the model frame and the image sizes are known, else in the frame's units.
         if p is not None and sizes is not None:
-            ex, ey = frame_extent(p, sizes, n, self.min_pixels, self.max_pixels)
-            area_scale = (sizes[0] / ex) * (sizes[1] / ey)
+            sx, sy = pixels_per_unit(p, sizes, n, self.min_pixels, self.max_pixels)
+            area_scale = sx * sy
             self._area_units.add("pixels")
         else:
             area_scale = np.ones(n)
@@ -316,9 +317,8 @@ class GroundingMetrics:
             return sample
         out = []
         for boxes, frame in ((np.asarray(pred, float).reshape(-1, 4), p), (truth, s)):
-            ex, ey = frame_extent(frame, sizes, 1, self.min_pixels, self.max_pixels)
-            scale = np.array([sizes[0][0] / ex[0], sizes[1][0] / ey[0]] * 2)
-            out.append((boxes * scale).tolist())
+            offsets = np.array([0, len(boxes)])
+            out.append(to_pixels(boxes, offsets, frame, sizes, self.min_pixels, self.max_pixels).tolist())
         return replace(sample, predicted=out[0], truth=out[1])
 
     # ------------------------------------------------------------------------------------------- helpers
@@ -419,10 +419,11 @@ class GroundingMetrics:
     def _box_to_pixels(self, box: np.ndarray, h: int, w: int) -> np.ndarray:
         """A box of the model's frame in pixels of an image ``w`` x ``h`` (no frame given: already pixels)."""
         p = self.model_frame
-        if p is None or p == "pixels":
-            return np.asarray(box, float)
-        ex, ey = frame_extent(p, (np.array([float(w)]), np.array([float(h)])), 1, self.min_pixels, self.max_pixels)
-        return np.asarray(box, float) * np.array([w / ex[0], h / ey[0], w / ex[0], h / ey[0]])
+        box = np.asarray(box, float)
+        if p is None:
+            return box
+        sizes = (np.array([float(w)]), np.array([float(h)]))
+        return to_pixels(box.reshape(1, 4), np.array([0, 1]), p, sizes, self.min_pixels, self.max_pixels)[0]
 
 
 def box_rle(box: np.ndarray, h: int, w: int) -> dict:

@@ -20,24 +20,21 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Annotated, Any, Literal, TextIO
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 import vreward
-from vreward.composite import TASK_REWARDS as COMPOSITE_TASK_REWARDS
 from vreward.evaluate.base import Record, Sample, TaskMetrics
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, Frame
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
+from vreward.registry import build_reward, options_for, task_spec
+from vreward.rewards.settings import Frame
 from vreward.solution import SolutionError
 
-Task = Literal["detection", "grounding", "classification", "format"]
-# The rewards scored per task: Visual-RFT's reward sets (vreward.composite), and the format reward alone.
-TASK_REWARDS: dict[str, tuple[str, ...]] = {
-    **{task: tuple(name for name, _ in rewards) for task, rewards in COMPOSITE_TASK_REWARDS.items()},
-    "format": ("format",),
-}
+# A task of vreward.registry.TASKS: its rewards are scored on every record.
+Task = Annotated[str, AfterValidator(lambda name: task_spec(name).name)]
 
 
 class ScoreConfig(BaseModel):
@@ -118,27 +115,17 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
 
 
 def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vreward.Reward]:
-    """The task's rewards, in the frames the records (or the metrics' ground truth) use.
+    """The task's rewards (its row of :data:`vreward.registry.TASKS`), each with the options of ``config`` it
+    takes, in the frames the records (or the metrics' ground truth) use.
 
     Ground truth taken from a COCO / LVIS file is in pixels; the model's frame is then ``coords`` (Qwen2-VL's
     0-1000 by default, as in :func:`build_metrics`). Otherwise both frames are the configured ones, the same
     the task's metrics use.
     """
-    coords, solution_coords = config.coords, config.solution_coords
+    available = config.model_dump()
     if getattr(metrics, "solution_coords", None) is not None:
-        coords, solution_coords = config.coords or "qwen2vl", metrics.solution_coords
-    frames = {"coords": coords, "solution_coords": solution_coords, "min_pixels": config.min_pixels,
-              "max_pixels": config.max_pixels}
-    tag = {"require_answer_tag": config.require_answer_tag}
-    makers = {
-        "iou": lambda: vreward.make_iou_reward(threshold=config.threshold, matching=config.matching, **frames, **tag),
-        "confidence": lambda: vreward.make_confidence_reward(threshold=config.threshold, matching=config.matching,
-                                                             **frames, **tag),
-        "format": vreward.make_format_reward,
-        "accuracy": lambda: vreward.make_accuracy_reward(match=config.match, classes=config.classes, **tag),
-        "giou": lambda: vreward.make_giou_reward(**frames, **tag),
-    }
-    return [makers[name]() for name in TASK_REWARDS[config.task]]
+        available.update(coords=config.coords or "qwen2vl", solution_coords=metrics.solution_coords)
+    return [build_reward(name, **options_for(name, available)) for name in task_spec(config.task).reward_names]
 
 
 @contextmanager
@@ -193,7 +180,7 @@ class _Tally:
 
 def _frame_extent(config: ScoreConfig) -> float | None:
     """The fixed extent of the model's frame when it has one (0-1000, 0-1), for out-of-frame counts."""
-    return {"qwen2vl": 1000.0, "unit": 1.0}.get(config.coords or "")
+    return frame_spec(config.coords).fixed_extent if config.coords is not None else None
 
 
 def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | None) -> tuple[list, dict]:

@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -15,10 +15,19 @@ from vreward.reasons import PARSE_REASON_CODES, REASON_NAMES
 from vreward.rewards.settings import RewardSettings
 
 _PARSE_REASON_CODES = np.array(PARSE_REASON_CODES, np.int8)
+R = TypeVar("R", bound="Reward")
 
 
 class FrameMismatchWarning(UserWarning):
     """The numbers show that predictions and ground truth are not in the same coordinate frame."""
+
+
+class Scored(NamedTuple):
+    """What a reward computes for a parsed batch: scores (B,), reason codes (B,) and its evidence."""
+
+    scores: np.ndarray
+    codes: np.ndarray
+    evidence: Any = None
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,8 @@ class RewardBatch:
     """Scores of a batch and, for every row scored 0 (or its minimum), the reason why.
 
     ``codes`` index ``vreward.reasons.REASON_NAMES`` (0: no reason); ``reasons`` spells them out; ``parsed`` is
-    the batch's parse (made on first use by rewards that do not need boxes).
+    the batch's parse (made on first use by rewards that do not need boxes); ``evidence`` is what the reward
+    that made this batch computed on the way (e.g. its box matching), read by its ``explain``.
     """
 
     scores: np.ndarray
@@ -34,6 +44,7 @@ class RewardBatch:
     texts: list[str | None]
     require_answer_tag: bool
     parsed_batch: ParsedBatch | None = None
+    evidence: Any = None
 
     @cached_property
     def reasons(self) -> list[str | None]:
@@ -61,15 +72,26 @@ class Reward:
 
     Called the way TRL's GRPOTrainer calls reward functions: dataset columns arrive as keywords (the ground
     truth in ``solution``), unknown keywords are ignored. ``explain`` gives the reason behind every zero.
+    A reward holds only its settings, its name and the frame warnings it has given: it pickles, and one object
+    may score from many threads at once.
     """
 
     default_name: ClassVar[str]
+    settings_class: ClassVar[type[RewardSettings]]
     settings: RewardSettings
 
     def __init__(self, settings: RewardSettings):
+        if not isinstance(settings, self.settings_class):
+            raise TypeError(f"{type(self).__name__} takes {self.settings_class.__name__}, "
+                            f"got {type(settings).__name__}")
         self.settings = settings
         self.__name__ = settings.name or self.default_name
         self._warned: set[str] = set()
+
+    @classmethod
+    def from_options(cls: type[R], settings: RewardSettings | None = None, **options: Any) -> R:
+        """A reward with ``settings`` (default: the defaults) and ``options`` changed, validated."""
+        return cls(cls.settings_class.from_options(settings, **options))
 
     def __repr__(self) -> str:
         changed = self.settings.model_dump(exclude_defaults=True)
@@ -90,8 +112,9 @@ class Reward:
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
         parsed = parse_texts(texts, require_answer_tag=tag)
-        scores, codes = self._score(parsed, kwargs)
-        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag, parsed_batch=parsed)
+        scored = self._score(parsed, kwargs)
+        return RewardBatch(scores=scored.scores, codes=scored.codes, texts=texts, require_answer_tag=tag,
+                           parsed_batch=parsed, evidence=scored.evidence)
 
     def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
         """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""
@@ -99,14 +122,15 @@ class Reward:
         return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
                 for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and reason codes of a parsed batch."""
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
+        """Scores, reason codes and evidence of a parsed batch."""
         raise NotImplementedError
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return {}
 
-    def _warn_once(self, key: str, message: str) -> None:
+    def warn_once(self, key: str, message: str) -> None:
+        """Warn ``message`` (a :class:`FrameMismatchWarning`) the first time this reward meets ``key``."""
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(f"{self.__name__}: {message}", FrameMismatchWarning, stacklevel=4)

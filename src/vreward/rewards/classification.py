@@ -61,6 +61,7 @@ class AccuracyReward(Reward):
     """1.0 when the answer names the true class (see the module docstring), else 0.0."""
 
     default_name = "accuracy_reward"
+    settings_class = ClassificationSettings
     settings: ClassificationSettings
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
@@ -91,3 +92,11 @@ class AccuracyReward(Reward):
                 reasons.append(ZeroReason.WRONG_CLASS.value)
         codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
         return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
+
+
+def make_accuracy_reward(settings: ClassificationSettings | None = None, **options: Any) -> AccuracyReward:
+    """Classification accuracy reward with options (see :class:`ClassificationSettings`)."""
+    return AccuracyReward.from_options(settings, **options)
+
+
+accuracy_reward = make_accuracy_reward()

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vreward.frames import SIZED_FRAMES, convert_boxes, frame_extent, image_sizes
+from vreward.cache import BoundedCache, ContentKey
+from vreward.labels import normalize_label
 from vreward.parsing import ParsedBatch
 from vreward.reasons import REASON_CODE, ZeroReason
-from vreward.rewards.base import Reward, RewardBatch, parse_reason_codes
-from vreward.rewards.frame_check import check_frames
+from vreward.rewards.base import Reward, RewardBatch, Scored, parse_reason_codes
+from vreward.rewards.framing import batch_sizes, framed_truth
 from vreward.rewards.settings import DetectionSettings
 from vreward.solution import GroundTruth, parse_solutions
 
@@ -29,40 +29,33 @@ class DetectionMatch:
     n_pred: np.ndarray  # (B,) counted predictions per completion
     n_gt: np.ndarray  # (B,) ground-truth boxes per completion
     gt: GroundTruth
-    frame_messages: list[tuple[str, str]]  # coordinate-frame mismatches the batch shows
+    frame_messages: tuple[tuple[str, str], ...]  # coordinate-frame mismatches the batch shows
 
 
-_MATCH_CACHE: OrderedDict[tuple, tuple[Any, ...]] = OrderedDict()
+# The IoU and confidence rewards of one TRL step (called one after the other) share one matching.
+_MATCHES: BoundedCache[DetectionMatch] = BoundedCache("detection matches", 8)
+_MATCH_OPTIONS = ("threshold", "matching", "match_labels", "drop_duplicates", "missing_confidence", "coords",
+                  "solution_coords", "min_pixels", "max_pixels")
 
 
 def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: DetectionSettings,
                      reward: Reward | None = None) -> DetectionMatch:
-    """Match a parsed batch against its ``solution`` column; shared by the IoU and confidence rewards.
-
-    The result is cached, so the IoU and confidence rewards of one TRL step make one matching call.
-    """
+    """Match a parsed batch against its ``solution`` column (warning ``reward``'s frame mismatches once)."""
     gt = parse_solutions(kwargs.get("solution"), len(parsed))
-    key = (id(parsed), id(gt), settings.threshold, settings.matching, settings.match_labels,
-           settings.drop_duplicates, settings.missing_confidence, settings.coords, settings.solution_coords,
-           settings.min_pixels, settings.max_pixels)
-    hit = _MATCH_CACHE.get(key)
-    if hit is not None and hit[0] is parsed and hit[1] is gt and not _needs_sizes(settings):
-        match = hit[2]
-    else:
-        match = _match(parsed, gt, kwargs, settings)
-        _MATCH_CACHE[key] = (parsed, gt, match)
-        if len(_MATCH_CACHE) > 8:
-            _MATCH_CACHE.popitem(last=False)
+    sizes = batch_sizes(kwargs, len(parsed), settings)
+    key = ContentKey(parsed.key, gt.key, tuple(getattr(settings, name) for name in _MATCH_OPTIONS),
+                     None if sizes is None else (sizes[0].tobytes(), sizes[1].tobytes()))
+    match = _MATCHES.get_or_compute(key, lambda: _match(parsed, gt, sizes, settings))
     if reward is not None:
         for message_key, message in match.frame_messages:
-            reward._warn_once(message_key, message)
+            reward.warn_once(message_key, message)
     return match
 
 
-def _match(parsed: ParsedBatch, gt: GroundTruth, kwargs: dict[str, Any], settings: DetectionSettings):
-    gt_boxes, extents = _ground_truth_in_model_frame(gt, settings, kwargs, len(parsed))
+def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSettings) -> DetectionMatch:
     from vreward.matching import dedup_arrays, match_arrays
 
+    gt_boxes, frame_messages = framed_truth(parsed, gt, sizes, settings)
     boxes, offsets = parsed.boxes, parsed.offsets
     keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
@@ -75,31 +68,7 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, kwargs: dict[str, Any], setting
     order = np.lexsort((-scores, rows))
     return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows, order=order,
                           n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt,
-                          frame_messages=list(check_frames(boxes, offsets, gt_boxes, settings.coords, extents)))
-
-
-def _needs_sizes(settings: DetectionSettings) -> bool:
-    p, s = settings.coords, settings.solution_coords
-    return p is not None and s is not None and p != s and (p in SIZED_FRAMES or s in SIZED_FRAMES)
-
-
-def _ground_truth_in_model_frame(gt: GroundTruth, settings, kwargs: dict[str, Any], n: int):
-    """Ground-truth boxes mapped into the model's frame (unchanged when both frames are the same)."""
-    p, s = settings.coords, settings.solution_coords
-    sized = p in SIZED_FRAMES or s in SIZED_FRAMES
-    sizes = image_sizes(kwargs, n) if sized else None
-    extents = None
-    if p is not None:
-        extents = frame_extent(p, sizes, n, settings.min_pixels, settings.max_pixels)
-    if p is None or s is None or p == s:
-        return gt.boxes, extents
-    src = frame_extent(s, sizes, n, settings.min_pixels, settings.max_pixels)
-    return convert_boxes(gt.boxes, gt.offsets, src, extents), extents
-
-
-def warn_frames(reward: Reward, parsed: ParsedBatch, gt_boxes: np.ndarray, settings, extents) -> None:
-    for key, message in check_frames(parsed.boxes, parsed.offsets, gt_boxes, settings.coords, extents):
-        reward._warn_once(key, message)
+                          frame_messages=frame_messages)
 
 
 def _label_ids(parsed: ParsedBatch, gt: GroundTruth) -> tuple[np.ndarray, np.ndarray] | None:
@@ -113,26 +82,22 @@ def _label_ids(parsed: ParsedBatch, gt: GroundTruth) -> tuple[np.ndarray, np.nda
 
 
 def _label_id(label: str | None, ids: dict[str, int]) -> int:
-    norm = _norm_label(label)
+    norm = normalize_label(label)
     return -1 if norm is None else ids.setdefault(norm, len(ids))
-
-
-def _norm_label(label: str | None) -> str | None:
-    if label is None:
-        return None
-    return " ".join(label.lower().replace("_", " ").replace("-", " ").split()) or None
 
 
 _BOXES_ON_EMPTY = REASON_CODE[ZeroReason.BOXES_ON_EMPTY.value]
 _MISSED_OBJECTS = REASON_CODE[ZeroReason.MISSED_OBJECTS.value]
 
 
-def _empty_cases(parsed: ParsedBatch, match: DetectionMatch, scores: np.ndarray, otherwise: ZeroReason) -> np.ndarray:
-    """Apply the no-ground-truth rules; returns the reason code of every zero (``otherwise`` for the rest)."""
+def empty_cases(parsed: ParsedBatch, n_gt: np.ndarray, scores: np.ndarray, otherwise: ZeroReason,
+                top: float = 1.0) -> np.ndarray:
+    """Apply the no-ground-truth rules in place; returns the reason code of every zero (``otherwise`` for the
+    rest): no ground truth and "No Objects" scores ``top``, boxes there 0; "No Objects" against objects 0."""
     codes = parse_reason_codes(parsed)
-    no_gt = match.n_gt == 0
+    no_gt = n_gt == 0
     empty = parsed.explicit_empty
-    scores[no_gt & empty] = 1.0
+    scores[no_gt & empty] = top
     scores[no_gt & ~empty] = 0.0
     scores[~parsed.usable] = 0.0
     scores[~no_gt & empty] = 0.0
@@ -146,28 +111,30 @@ class IoUReward(Reward):
     """Visual-RFT IoU reward: sum of matched IoUs / max(#ground truth, #predictions)."""
 
     default_name = "iou_reward"
+    settings_class = DetectionSettings
     settings: DetectionSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         # summed in matching order, as the reference does, so that equal inputs give equal bits
         iou_sum = np.bincount(m.rows[m.order], weights=m.iou[m.order], minlength=len(parsed))
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
-        return scores, _empty_cases(parsed, m, scores, ZeroReason.NO_MATCH)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
-        return _match_details(result, i)
+        return match_details(result.evidence, result.parsed, i)
 
 
 class ConfidenceReward(Reward):
     """Visual-RFT confidence reward: mean over predictions of c if matched, 1 - c if not."""
 
     default_name = "confidence_reward"
+    settings_class = DetectionSettings
     settings: DetectionSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         c = np.where(np.isnan(parsed.confidences), self.settings.missing_confidence, parsed.confidences)
         c = np.clip(c, 0.0, 1.0)
@@ -175,20 +142,32 @@ class ConfidenceReward(Reward):
         kept = m.order[m.keep[m.order]]
         total = np.bincount(m.rows[kept], weights=per_box[kept], minlength=len(parsed))
         scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
-        return scores, _empty_cases(parsed, m, scores, ZeroReason.CONFIDENCE)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
-        return _match_details(result, i)
+        return match_details(result.evidence, result.parsed, i)
 
 
-def _match_details(result: RewardBatch, i: int) -> dict[str, Any]:
-    hit = next((v[2] for v in reversed(_MATCH_CACHE.values()) if v[0] is result.parsed), None)
-    if hit is None:
-        return {}
-    lo, hi = int(result.parsed.offsets[i]), int(result.parsed.offsets[i + 1])
+def match_details(match: DetectionMatch, parsed: ParsedBatch, i: int) -> dict[str, Any]:
+    """Row ``i`` of a matching: counts, duplicates dropped and the IoU of every matched prediction."""
+    lo, hi = int(parsed.offsets[i]), int(parsed.offsets[i + 1])
     return {
-        "n_ground_truth": int(hit.n_gt[i]),
-        "n_predictions": int(hit.n_pred[i]),
-        "duplicates_dropped": int((~hit.keep[lo:hi]).sum()),
-        "matched_iou": [float(x) for x, g in zip(hit.iou[lo:hi], hit.gt_index[lo:hi]) if g >= 0],
+        "n_ground_truth": int(match.n_gt[i]),
+        "n_predictions": int(match.n_pred[i]),
+        "duplicates_dropped": int((~match.keep[lo:hi]).sum()),
+        "matched_iou": [float(x) for x, g in zip(match.iou[lo:hi], match.gt_index[lo:hi]) if g >= 0],
     }
+
+
+def make_iou_reward(settings: DetectionSettings | None = None, **options: Any) -> IoUReward:
+    """IoU reward with options (see :class:`DetectionSettings`), e.g. ``make_iou_reward(threshold=0.75)``."""
+    return IoUReward.from_options(settings, **options)
+
+
+def make_confidence_reward(settings: DetectionSettings | None = None, **options: Any) -> ConfidenceReward:
+    """Confidence reward with options (see :class:`DetectionSettings`)."""
+    return ConfidenceReward.from_options(settings, **options)
+
+
+iou_reward = make_iou_reward()
+confidence_reward = make_confidence_reward()

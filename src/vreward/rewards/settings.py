@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, Frame
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, check_frame
+
+# A coordinate frame's name (a key of vreward.frames.FRAMES), validated.
+Frame = Annotated[str, AfterValidator(check_frame)]
+S = TypeVar("S", bound="RewardSettings")
 
 
 class RewardSettings(BaseModel):
@@ -18,6 +22,15 @@ class RewardSettings(BaseModel):
     require_answer_tag: bool = Field(
         True, description="Read boxes / answers only inside <answer>...</answer>; False reads the whole text "
         "after </think> when there is no tag (models answering without tags)")
+
+    @classmethod
+    def from_options(cls: type[S], settings: S | None = None, **options: Any) -> S:
+        """``settings`` (default: the defaults) with ``options`` changed, validated."""
+        if settings is None:
+            return cls(**options)
+        if not isinstance(settings, cls):
+            raise TypeError(f"settings must be a {cls.__name__}, got {type(settings).__name__}")
+        return cls(**{**settings.model_dump(), **options}) if options else settings
 
 
 class FrameSettings(RewardSettings):

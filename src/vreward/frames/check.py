@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from vreward.frames.table import frame_spec
+
 SAMPLE = 4096
-_RANGES = {"qwen2vl": "0-1000", "qwen25vl": "pixels of the resized image", "pixels": "pixels", "unit": "0-1"}
 
 
 def check_frames(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, coords: str | None,
@@ -26,7 +27,7 @@ def check_frames(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, coo
     if coords is not None:
         if coords != "unit" and 0.0 < top <= 1.0:
             yield ("unit", f"all predicted coordinates are <= 1 but coords={coords!r} expects "
-                   f"{_RANGES[coords]}: the model answers in 0-1 units; use coords='unit'")
+                   f"{frame_spec(coords).range}: the model answers in 0-1 units; use coords='unit'")
         elif coords == "unit" and top > 1.5:
             yield ("not-unit", f"predicted coordinates reach {top:g} but coords='unit' expects 0-1; Qwen2-VL "
                    "answers in 0-1000 (coords='qwen2vl'), Qwen2.5-VL in resized-image pixels (coords='qwen25vl')")

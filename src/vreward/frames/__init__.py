@@ -1,0 +1,50 @@
+"""Coordinate frames: where the model's numbers live, and how boxes move between frames.
+
+This package is the one owner of the concept. The frames are rows of :data:`FRAMES`
+(:mod:`vreward.frames.table`):
+
+* ``"qwen2vl"``: integers 0-1000 relative to the image (Qwen2-VL's grounding convention);
+* ``"qwen25vl"``: absolute pixels of the image as resized by the Qwen2.5-VL processor (:func:`smart_resize`);
+* ``"pixels"``: absolute pixels of the original image;
+* ``"unit"``: floats 0-1 relative to the image.
+
+Settings name the model's frame ``coords`` and the ground truth's ``solution_coords`` (``None``: the same as
+the other side). Rewards convert the ground truth into the model's frame (:func:`truth_in_model_frame`), so
+the model's numbers are scored as written; metrics convert model boxes into pixels (:func:`to_pixels`).
+Image sizes come from the dataset columns (:func:`image_sizes`); :func:`check_frames` reports evident
+mismatches. Model families (:data:`FAMILIES`) name the frame their boxes are in.
+
+>>> from vreward.frames import box_to_frame, smart_resize
+>>> smart_resize(500, 1000)
+(504, 1008)
+>>> box_to_frame([50, 100, 250, 400], width=500, height=1000, frame="qwen2vl")
+[100, 100, 500, 400]
+"""
+
+from vreward.frames.check import check_frames
+from vreward.frames.convert import (
+    SIZE_COLUMNS,
+    Sizes,
+    box_to_frame,
+    convert_boxes,
+    frame_extents,
+    needs_conversion,
+    needs_image_size,
+    pixels_per_unit,
+    resolve_frames,
+    scale_boxes,
+    to_pixels,
+    truth_in_model_frame,
+)
+from vreward.frames.families import FAMILIES, FAMILY_NAMES, FamilySpec, family_of_model_type, family_spec
+from vreward.frames.resize import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, smart_resize
+from vreward.frames.sizes import image_sizes
+from vreward.frames.table import FRAME_NAMES, FRAMES, FrameSpec, check_frame, frame_spec
+
+__all__ = [
+    "FAMILIES", "FAMILY_NAMES", "FRAMES", "FRAME_NAMES", "QWEN25VL_MAX_PIXELS", "QWEN25VL_MIN_PIXELS", "SIZE_COLUMNS",
+    "FamilySpec", "FrameSpec", "Sizes", "box_to_frame", "check_frame", "check_frames", "convert_boxes",
+    "family_of_model_type", "family_spec", "frame_extents", "frame_spec", "image_sizes", "needs_conversion",
+    "needs_image_size", "pixels_per_unit", "resolve_frames", "scale_boxes", "smart_resize", "to_pixels",
+    "truth_in_model_frame",
+]

@@ -1,0 +1,178 @@
+"""The reward registry: one row per reward and one per task, read by every surface of vreward.
+
+``make_task_reward`` and :class:`~vreward.composite.CompositeReward`, ``vreward score``, the reward server, the
+trainer adapters (verl, EasyR1, OpenRLHF), ``vreward-train``'s configuration and every command-line choice
+take the rewards and tasks from here; nothing else spells their lists out. Adding a reward is its module
+(the :class:`~vreward.rewards.base.Reward` subclass, its settings, ``make_<name>_reward`` and the default
+``<name>_reward``) plus one row of :data:`REWARDS`; a task is one row of :data:`TASKS`.
+
+>>> from vreward.registry import REWARDS, TASKS, build_reward
+>>> [name for name, _ in TASKS["detection"].rewards]
+['iou', 'confidence', 'format']
+>>> REWARDS["giou"].tasks
+('grounding',)
+>>> build_reward("iou", threshold=0.75).settings.threshold
+0.75
+
+Rows name their classes as ``"module:attribute"`` and load them on first use, so importing the registry (as
+``import vreward`` and the command line do) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vreward.rewards.base import Reward
+    from vreward.rewards.settings import RewardSettings
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """One reward.
+
+    ``name`` keys its weights and options (``{"iou": 1.0}``, ``iou={"threshold": 0.75}``). ``module`` holds its
+    class (``reward``), its settings model (``settings``), its factory ``make_<name>_reward`` and its default
+    instance ``<name>_reward`` (TRL logs ``rewards/<name>_reward/mean``); ``doc`` is its documentation page.
+    """
+
+    name: str
+    module: str
+    reward: str
+    settings: str
+    doc: str
+    summary: str
+
+    @property
+    def default_name(self) -> str:
+        return f"{self.name}_reward"
+
+    @property
+    def factory_name(self) -> str:
+        return f"make_{self.name}_reward"
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks whose reward sets include this reward."""
+        return tuple(task.name for task in TASKS.values() if self.name in task.reward_names)
+
+    @property
+    def public_names(self) -> tuple[str, ...]:
+        """The names ``vreward`` exports for this reward (all attributes of ``module``)."""
+        return (self.reward, self.settings, self.factory_name, self.default_name)
+
+    @cached_property
+    def reward_class(self) -> type[Reward]:
+        return self.attribute(self.reward)
+
+    @property
+    def settings_class(self) -> type[RewardSettings]:
+        """The pydantic model of the reward's options."""
+        return self.attribute(self.settings)
+
+    @property
+    def frame_aware(self) -> bool:
+        """Whether the reward reads boxes and takes coordinate frames (``coords``, ``solution_coords``)."""
+        from vreward.rewards.settings import FrameSettings
+
+        return issubclass(self.settings_class, FrameSettings)
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Names of the reward's options."""
+        return tuple(self.settings_class.model_fields)
+
+    def build(self, settings: RewardSettings | None = None, **options: Any) -> Reward:
+        """A new reward with ``options`` (validated; a pydantic ``ValidationError`` names a bad one)."""
+        return self.reward_class.from_options(settings, **options)
+
+    def attribute(self, name: str) -> Any:
+        """An attribute of the reward's module (its factory, its default instance)."""
+        return getattr(importlib.import_module(self.module), name)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: its reward set with default weights (Visual-RFT's, arXiv 2503.01785 section 3.2), and the reward
+    that measures success at the task itself (``primary``: what trainers that split a reward into "format" and
+    "accuracy", such as EasyR1, report as accuracy)."""
+
+    name: str
+    rewards: tuple[tuple[str, float], ...]
+    primary: str
+    summary: str
+
+    @property
+    def reward_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.rewards)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.rewards)
+
+    @property
+    def frame_aware(self) -> bool:
+        """Whether any of the task's rewards reads boxes."""
+        return any(REWARDS[name].frame_aware for name in self.reward_names)
+
+
+REWARDS: dict[str, RewardSpec] = {spec.name: spec for spec in (
+    RewardSpec("iou", "vreward.rewards.detection", "IoUReward", "DetectionSettings", "docs/rewards/iou.md",
+               "detection: summed IoU of matched boxes over max(#predictions, #ground truth)"),
+    RewardSpec("confidence", "vreward.rewards.detection", "ConfidenceReward", "DetectionSettings",
+               "docs/rewards/confidence.md", "detection: mean over predictions of c if matched, 1 - c if not"),
+    RewardSpec("format", "vreward.rewards.format", "FormatReward", "FormatSettings", "docs/rewards/format.md",
+               "<think>...</think><answer>...</answer> format"),
+    RewardSpec("accuracy", "vreward.rewards.classification", "AccuracyReward", "ClassificationSettings",
+               "docs/rewards/accuracy.md", "classification: the answer names the true class"),
+    RewardSpec("giou", "vreward.rewards.grounding", "GIoUReward", "GroundingSettings", "docs/rewards/giou.md",
+               "grounding: GIoU of the answer's box with the ground truth"),
+)}
+
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
+    TaskSpec("detection", (("iou", 1.0), ("confidence", 1.0), ("format", 1.0)), "iou",
+             "few-shot / open-vocabulary detection: boxes with confidences"),
+    TaskSpec("classification", (("accuracy", 1.0), ("format", 1.0)), "accuracy",
+             "fine-grained classification: a class name"),
+    TaskSpec("grounding", (("giou", 1.0), ("format", 1.0)), "giou", "reasoning grounding: one box"),
+    TaskSpec("format", (("format", 1.0),), "format", "the answer format alone"),
+)}
+
+REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def public_rewards() -> dict[str, str]:
+    """Every public reward name (classes, settings, factories, default instances) and the module holding it."""
+    return {public: spec.module for spec in REWARDS.values() for public in spec.public_names}
+
+
+def reward_spec(name: str) -> RewardSpec:
+    """The row of reward ``name`` (a ``ValueError`` listing the rewards when there is none)."""
+    spec = REWARDS.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ValueError(f"unknown reward {name!r}; choose one of {list(REWARD_NAMES)}")
+    return spec
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The row of task ``name`` (a ``ValueError`` listing the tasks when there is none)."""
+    spec = TASKS.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ValueError(f"unknown task {name!r}; choose one of {list(TASK_NAMES)}")
+    return spec
+
+
+def build_reward(name: str, settings: RewardSettings | None = None, **options: Any) -> Reward:
+    """A new reward ``name`` with ``options``, e.g. ``build_reward("iou", threshold=0.75)``."""
+    return reward_spec(name).build(settings, **options)
+
+
+def options_for(name: str, available: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``available`` that are options of reward ``name`` (for surfaces holding one flat set of
+    options for all rewards, such as ``vreward score``'s command line)."""
+    accepted = reward_spec(name).options
+    return {key: value for key, value in available.items() if key in accepted}
