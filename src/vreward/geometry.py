@@ -19,22 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from vreward.arrays import as_boxes
+
 __all__ = ["box_giou", "box_iou"]
-
-
-def _as_boxes(x: ArrayLike, fn: str, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim == 2 and arr.shape[0] == 0 and arr.shape[1] in (0, 4):
-        return np.zeros((0, 4), dtype=np.float64)
-    if arr.ndim == 1 and arr.shape[0] == 0:
-        return np.zeros((0, 4), dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{fn}: `{name}` must have shape (N, 4), got {tuple(arr.shape)}")
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
-        raise ValueError(f"{fn}: `{name}` must be numeric, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{fn}: `{name}` must be real-valued, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float64)
 
 
 def _output(out: np.ndarray | None, n: int, m: int, fn: str) -> np.ndarray:
@@ -53,8 +40,8 @@ def box_iou(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.nda
     array) receives the result instead of a new array: reusing it saves the page faults of a fresh allocation,
     which dominate for large matrices.
     """
-    aa = _as_boxes(a, "box_iou", "a")
-    bb = _as_boxes(b, "box_iou", "b")
+    aa = as_boxes(a, "box_iou", "a")
+    bb = as_boxes(b, "box_iou", "b")
     result = _output(out, aa.shape[0], bb.shape[0], "box_iou")
     if result.size:
         from vreward import _kernels
@@ -69,8 +56,8 @@ def box_giou(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.nd
     Values lie in ``[-1, 1]``; invalid boxes (see module docstring) have GIoU -1 with everything. ``out`` as in
     :func:`box_iou`.
     """
-    aa = _as_boxes(a, "box_giou", "a")
-    bb = _as_boxes(b, "box_giou", "b")
+    aa = as_boxes(a, "box_giou", "a")
+    bb = as_boxes(b, "box_giou", "b")
     result = _output(out, aa.shape[0], bb.shape[0], "box_giou")
     if result.size:
         from vreward import _kernels

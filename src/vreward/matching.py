@@ -18,6 +18,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from vreward.arrays import as_boxes
+
 __all__ = [
     "MatchResult",
     "dedup_keep",
@@ -48,17 +50,6 @@ class MatchResult:
 # ---------------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _boxes(x: ArrayLike, fn: str, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.size == 0 and (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] in (0, 4))):
-        return np.zeros((0, 4), dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{fn}: `{name}` must have shape (N, 4), got {tuple(arr.shape)}")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{fn}: `{name}` must be a real numeric array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float64)
 
 
 def _offsets(x: ArrayLike, n_rows: int, fn: str, name: str, rows_name: str) -> np.ndarray:
@@ -109,7 +100,7 @@ def dedup_keep(pred_boxes: ArrayLike, pred_offsets: ArrayLike) -> np.ndarray:
     row) is kept.  O(P log P).
     """
     fn = "dedup_keep"
-    boxes = _boxes(pred_boxes, fn, "pred_boxes")
+    boxes = as_boxes(pred_boxes, fn, "pred_boxes")
     offsets = _offsets(pred_offsets, boxes.shape[0], fn, "pred_offsets", "pred_boxes")
     return dedup_arrays(boxes, offsets)
 
@@ -158,8 +149,8 @@ def match_batch(
     threshold = float(threshold)
     if np.isnan(threshold):
         raise ValueError(f"{fn}: `threshold` must not be NaN")
-    pb = _boxes(pred_boxes, fn, "pred_boxes")
-    gb = _boxes(gt_boxes, fn, "gt_boxes")
+    pb = as_boxes(pred_boxes, fn, "pred_boxes")
+    gb = as_boxes(gt_boxes, fn, "gt_boxes")
     n_pred = pb.shape[0]
     po = _offsets(pred_offsets, n_pred, fn, "pred_offsets", "pred_boxes")
     go = _offsets(gt_offsets, gb.shape[0], fn, "gt_offsets", "gt_boxes")
@@ -247,10 +238,10 @@ def paired_best(
     ``has_pred`` is False or the completion has no GT.
     """
     fn = "paired_best"
-    pb = _boxes(pred, fn, "pred")
+    pb = as_boxes(pred, fn, "pred")
     b = pb.shape[0]
     hp = _vector(has_pred, b, fn, "has_pred", "bool")
-    gb = _boxes(gt_boxes, fn, "gt_boxes")
+    gb = as_boxes(gt_boxes, fn, "gt_boxes")
     go = _offsets(gt_offsets, gb.shape[0], fn, "gt_offsets", "gt_boxes")
     if go.shape[0] != b + 1:
         raise ValueError(f"{fn}: `gt_offsets` must have B + 1 = {b + 1} entries, got {go.shape[0]}")

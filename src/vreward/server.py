@@ -22,8 +22,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, OpenRLHFRequestError, build_response, parse_request
+from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, build_response, parse_request
 from vreward.composite import CompositeReward, make_task_reward
+from vreward.errors import ClientError
 from vreward.registry import TASKS
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -31,15 +32,6 @@ DEFAULT_MAX_BATCH = 4096
 # Columns /score passes to the rewards beside `solution` (image sizes only: no paths the server would open).
 SCORE_COLUMNS = ("width", "height", "image_size")
 _REWARD_CACHE_SIZE = 32
-
-
-class ClientError(Exception):
-    """A request the server refuses: answered with ``status`` and a JSON error message."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class Metrics:
@@ -138,20 +130,20 @@ def build_reward(task: str, weights: Mapping[str, float] | None = None,
     from pydantic import ValidationError
 
     if not isinstance(task, str) or task not in TASKS:
-        raise ClientError(400, f"unknown task {task!r}; choose one of {sorted(TASKS)}")
+        raise ClientError(f"unknown task {task!r}; choose one of {sorted(TASKS)}", 400)
     if weights is not None and not (isinstance(weights, Mapping) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in weights.values())):
-        raise ClientError(422, "`weights` must be an object of numbers by reward name")
+        raise ClientError("`weights` must be an object of numbers by reward name", 422)
     if options is not None and not (isinstance(options, Mapping) and all(
             isinstance(v, Mapping) for v in options.values())):
-        raise ClientError(422, "`options` must be an object of option objects by reward name")
+        raise ClientError("`options` must be an object of option objects by reward name", 422)
     try:
         return make_task_reward(task, dict(weights) if weights else None,
                                 **{k: dict(v) for k, v in (options or {}).items()})
     except ValidationError as exc:
-        raise ClientError(422, f"invalid options: {_short_validation(exc)}") from None
+        raise ClientError(f"invalid options: {_short_validation(exc)}", 422) from None
     except (TypeError, ValueError) as exc:
-        raise ClientError(422, f"invalid options: {exc}") from None
+        raise ClientError(f"invalid options: {exc}", 422) from None
 
 
 def score_batch(reward: CompositeReward, completions: list[Any], kwargs: dict[str, Any],
@@ -208,7 +200,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     try:
         default_reward = build_reward(task, weights, options)
     except ClientError as exc:
-        raise ValueError(exc.message) from None
+        raise ValueError(exc.message) from None  # a configuration error of the server itself
     if max_body_bytes <= 0 or max_batch <= 0:
         raise ValueError("max_body_bytes and max_batch must be positive")
     cache = RewardCache()
@@ -233,15 +225,15 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             try:
                 declared = int(length)
             except ValueError:
-                raise ClientError(400, "invalid Content-Length header") from None
+                raise ClientError("invalid Content-Length header", 400) from None
             if declared > max_body_bytes:
-                raise ClientError(413, f"body of {declared} bytes exceeds the limit of {max_body_bytes}")
+                raise ClientError(f"body of {declared} bytes exceeds the limit of {max_body_bytes}", 413)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_body_bytes:
-                raise ClientError(413, f"body exceeds the limit of {max_body_bytes} bytes")
+                raise ClientError(f"body exceeds the limit of {max_body_bytes} bytes", 413)
             chunks.append(chunk)
         data = b"".join(chunks)
         try:
@@ -252,7 +244,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             try:
                 return await run_in_threadpool(json.loads, data)
             except (ValueError, RecursionError):
-                raise ClientError(400, f"malformed JSON: {exc}") from None
+                raise ClientError(f"malformed JSON: {exc}", 400) from None
 
     async def handle(endpoint: str, request: Request, work) -> Response:
         start = time.perf_counter()
@@ -265,9 +257,6 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
         except ClientError as exc:
             status = exc.status
             response = JSONResponse({"error": exc.message, "status": status}, status_code=status)
-        except OpenRLHFRequestError as exc:
-            status = exc.status
-            response = JSONResponse({"error": str(exc), "status": status}, status_code=status)
         except ValueError as exc:  # ground truth or columns (SolutionError is a ValueError)
             status = 422
             response = JSONResponse({"error": str(exc), "status": status}, status_code=status)
@@ -290,34 +279,34 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
 
     async def score_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         if not isinstance(body, dict):
-            raise ClientError(422, "the body must be a JSON object")
+            raise ClientError("the body must be a JSON object", 422)
         unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns"})
         if unknown:
-            raise ClientError(422, f"unknown keys {unknown}")
+            raise ClientError(f"unknown keys {unknown}", 422)
         completions = body.get("completions")
         if not isinstance(completions, list):
-            raise ClientError(422, "`completions` must be a list")
+            raise ClientError("`completions` must be a list", 422)
         n = len(completions)
         if n > max_batch:
-            raise ClientError(413, f"{n} completions in one request; the limit is {max_batch}")
+            raise ClientError(f"{n} completions in one request; the limit is {max_batch}", 413)
         for i, c in enumerate(completions):
             if not isinstance(c, (str, list)):
-                raise ClientError(422, f"`completions[{i}]` must be a string or a list of messages")
+                raise ClientError(f"`completions[{i}]` must be a string or a list of messages", 422)
         solutions = body.get("solutions")
         if not isinstance(solutions, list) or len(solutions) != n:
-            raise ClientError(422, f"`solutions` must be a list with one entry per completion ({n})")
+            raise ClientError(f"`solutions` must be a list with one entry per completion ({n})", 422)
         columns = body.get("columns") or {}
         if not isinstance(columns, dict):
-            raise ClientError(422, "`columns` must be an object of lists")
+            raise ClientError("`columns` must be an object of lists", 422)
         for key, values in columns.items():
             if key not in SCORE_COLUMNS:
-                raise ClientError(422, f"unknown column {key!r}; accepted: {list(SCORE_COLUMNS)}")
+                raise ClientError(f"unknown column {key!r}; accepted: {list(SCORE_COLUMNS)}", 422)
             if not isinstance(values, list) or len(values) != n:
-                raise ClientError(422, f"column `{key}` must be a list with one entry per completion ({n})")
+                raise ClientError(f"column `{key}` must be a list with one entry per completion ({n})", 422)
         _check_sizes(columns)
         req_task = body.get("task")
         if req_task is not None and not isinstance(req_task, str):
-            raise ClientError(422, "`task` must be a string")
+            raise ClientError("`task` must be a string", 422)
         reward = reward_for(req_task, body.get("weights"), body.get("options"))
         totals, parts, reasons = await run_in_threadpool(
             score_batch, reward, completions, {"solution": solutions, **columns}, metrics)
@@ -361,8 +350,8 @@ def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
             ok = (all(positive(x) for x in v) and len(v) == 2) if key == "image_size" and isinstance(v, list) \
                 else key != "image_size" and positive(v)
             if not ok:
-                raise ClientError(422, f"`{key}[{i}]` must be a positive number"
-                                  + (" pair [width, height]" if key == "image_size" else "") + f", got {v!r:.40}")
+                kind = " pair [width, height]" if key == "image_size" else ""
+                raise ClientError(f"`{key}[{i}]` must be a positive number{kind}, got {v!r:.40}", 422)
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:

@@ -28,18 +28,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vreward.errors import ClientError
+
 DEFAULT_STRIP_SUFFIXES: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<|end|>")
 # Keys of a label object (a dict, or a JSON object string starting with "{" that has a "solution" key) that
 # become reward keywords beside the solution: image sizes for frame conversion.
 LABEL_COLUMNS: tuple[str, ...] = ("width", "height", "image_size")
-
-
-class OpenRLHFRequestError(ValueError):
-    """The request does not follow OpenRLHF's protocol; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -90,25 +84,25 @@ def parse_request(body: Any, *, max_batch: int | None = None,
                   strip_suffixes: Sequence[str] = DEFAULT_STRIP_SUFFIXES) -> OpenRLHFBatch:
     """Validate a decoded OpenRLHF request body and map it to vreward's inputs.
 
-    Raises :class:`OpenRLHFRequestError` (status 422) for wrong types, missing keys or lengths that differ,
+    Raises :class:`ClientError` (status 422) for wrong types, missing keys or lengths that differ,
     and (status 413) for more than ``max_batch`` queries.
     """
     if not isinstance(body, Mapping):
-        raise OpenRLHFRequestError(f"the body must be a JSON object, got {_kind(body)}")
+        raise ClientError(f"the body must be a JSON object, got {_kind(body)}")
     queries = _str_list(body, "query", required=True)
     n = len(queries)
     if max_batch is not None and n > max_batch:
-        raise OpenRLHFRequestError(f"{n} queries in one request; the limit is {max_batch}", 413)
+        raise ClientError(f"{n} queries in one request; the limit is {max_batch}", 413)
     prompts = _str_list(body, "prompts", required=False)
     if prompts is not None and len(prompts) != n:
-        raise OpenRLHFRequestError(f"`prompts` has {len(prompts)} entries but `query` has {n}")
+        raise ClientError(f"`prompts` has {len(prompts)} entries but `query` has {n}")
     labels = body.get("labels")
     if labels is None:
-        raise OpenRLHFRequestError("`labels` is missing: pass the ground truth with OpenRLHF's --label_key")
+        raise ClientError("`labels` is missing: pass the ground truth with OpenRLHF's --label_key")
     if not isinstance(labels, list):
-        raise OpenRLHFRequestError(f"`labels` must be a list, got {_kind(labels)}")
+        raise ClientError(f"`labels` must be a list, got {_kind(labels)}")
     if len(labels) != n:
-        raise OpenRLHFRequestError(f"`labels` has {len(labels)} entries but `query` has {n}")
+        raise ClientError(f"`labels` has {len(labels)} entries but `query` has {n}")
     solutions, columns = _split_labels(labels)
     completions: list[str] = []
     found: list[bool] = []
@@ -134,13 +128,13 @@ def _str_list(body: Mapping[str, Any], key: str, *, required: bool) -> list[str]
     value = body.get(key)
     if value is None:
         if required:
-            raise OpenRLHFRequestError(f"`{key}` is missing")
+            raise ClientError(f"`{key}` is missing")
         return None
     if not isinstance(value, list):
-        raise OpenRLHFRequestError(f"`{key}` must be a list of strings, got {_kind(value)}")
+        raise ClientError(f"`{key}` must be a list of strings, got {_kind(value)}")
     for i, v in enumerate(value):
         if not isinstance(v, str):
-            raise OpenRLHFRequestError(f"`{key}[{i}]` must be a string, got {_kind(v)}")
+            raise ClientError(f"`{key}[{i}]` must be a string, got {_kind(v)}")
     return value
 
 
@@ -159,12 +153,12 @@ def _split_labels(labels: list[Any]) -> tuple[list[Any], dict[str, list[Any]]]:
             if isinstance(decoded, Mapping) and "solution" in decoded:
                 obj = decoded
         if isinstance(label, Mapping) and "solution" not in label:
-            raise OpenRLHFRequestError(f"`labels[{i}]` is an object without a `solution` key")
+            raise ClientError(f"`labels[{i}]` is an object without a `solution` key")
         objects.append(obj)
     if not any(o is not None for o in objects):
         return list(labels), {}
     if not all(o is not None for o in objects):
-        raise OpenRLHFRequestError("`labels` mixes objects with a `solution` key and plain solutions")
+        raise ClientError("`labels` mixes objects with a `solution` key and plain solutions")
     solutions = [o["solution"] for o in objects]  # type: ignore[index]
     columns: dict[str, list[Any]] = {}
     for key in LABEL_COLUMNS:
@@ -172,7 +166,7 @@ def _split_labels(labels: list[Any]) -> tuple[list[Any], dict[str, list[Any]]]:
         if all(present):
             columns[key] = [o[key] for o in objects]  # type: ignore[index]
         elif any(present):
-            raise OpenRLHFRequestError(f"`{key}` is given in some labels but not all")
+            raise ClientError(f"`{key}` is given in some labels but not all")
     return solutions, columns
 
 

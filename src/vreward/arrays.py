@@ -1,0 +1,22 @@
+"""Validation of the arrays the public geometry and matching functions take (one rule for every caller)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def as_boxes(x: ArrayLike, fn: str, name: str) -> np.ndarray:
+    """``x`` as C-contiguous float64 boxes of shape (N, 4); an empty input is (0, 4).
+
+    Integer and floating dtypes are accepted; booleans, complex numbers, strings and objects are refused with a
+    ``ValueError`` naming the function ``fn`` and the argument ``name``.
+    """
+    arr = np.asarray(x)
+    if arr.size == 0 and (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] in (0, 4))):
+        return np.zeros((0, 4), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{fn}: `{name}` must have shape (N, 4), got {tuple(arr.shape)}")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{fn}: `{name}` must be a real numeric array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
