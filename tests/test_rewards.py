@@ -1,4 +1,5 @@
-"""Hand-verified reward cases, including every quirk of the reference code that vreward fixes."""
+"""Hand-verified reward cases of the paper's definitions (vreward.visual_rft), including every quirk of the
+reference code that vreward fixes. The hardened defaults have their own cases in test_rewards_defaults.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 import vreward
-from vreward import (
-    FrameMismatchWarning,
-    SolutionError,
+from vreward import FrameMismatchWarning, SolutionError
+from vreward.visual_rft import (
     accuracy_reward,
     confidence_reward,
     format_reward,

@@ -99,7 +99,7 @@ def test_openrlhf_equals_in_process(server):
     for name, batch in expected.parts.items():
         assert data["extra_logs"][name] == batch.scores.tolist()
     assert data["extra_logs"]["prompt_not_prefix"] == [0.0] * len(RESPONSES)
-    assert data["rewards"][0] == pytest.approx(2.9)
+    assert data["rewards"][0] == pytest.approx(1.0 + 0.99 + 1.0)  # IoU, Brier confidence 1 - 0.1 ** 2, format
 
 
 def test_get_reward_alias_and_task_parameter(server):

@@ -62,12 +62,13 @@ class CompositeReward:
         return CompositeBatch(total=total, parts=parts)
 
 
-def make_task_reward(task: str, weights: dict[str, float] | None = None,
+def make_task_reward(task: str, weights: dict[str, float] | None = None, preset: str = "default",
                      **options: dict[str, Any]) -> CompositeReward:
     """The task's reward set (a row of :data:`vreward.registry.TASKS`) as one composite reward.
 
-    ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``options`` passes settings to one
-    reward's factory by name (``iou={"threshold": 0.75}``).
+    ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``preset`` chooses the definitions
+    (``"default"``: vreward's, hack-resistant; ``"visual_rft"``: the paper's, exactly); ``options`` passes
+    settings to one reward's factory by name (``iou={"threshold": 0.75}``).
     """
     spec = task_spec(task)
     names = list(spec.reward_names)
@@ -75,6 +76,6 @@ def make_task_reward(task: str, weights: dict[str, float] | None = None,
         unknown = sorted(set(given) - set(names))
         if unknown:
             raise ValueError(f"{label} for {unknown} do not apply to task {task!r}, whose rewards are {names}")
-    rewards = [build_reward(name, **options.get(name, {})) for name in names]
+    rewards = [build_reward(name, preset=preset, **options.get(name, {})) for name in names]
     return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in spec.rewards],
                            name=f"{task}_reward")

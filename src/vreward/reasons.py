@@ -40,6 +40,7 @@ PARSE_REASONS: tuple[ParseReason, ...] = (
     ParseReason.TOO_DEEP,
 )
 NOT_TEXT_CODE = 2
+STATUS_NOT_TEXT = PARSE_REASONS.index(ParseReason.NOT_TEXT)
 
 
 class ZeroReason(str, Enum):
@@ -51,7 +52,9 @@ class ZeroReason(str, Enum):
     FORMAT = "format"  # the completion is not <think>...</think><answer>...</answer>
     WRONG_CLASS = "wrong_class"  # classification answer does not name the true class
     SEVERAL_CLASSES = "several_classes"  # classification answer names more than one class
-    CONFIDENCE = "confidence"  # confidences were exactly wrong (1.0 on misses, 0.0 on matches)
+    NEGATED = "negated"  # classification answer names the true class only under a negation ("not a crow")
+    TOO_LONG = "too_long"  # without a class list, the answer says more than a class name (max_words)
+    CONFIDENCE = "confidence"  # the stated confidences earn nothing (confident misses, unconfident matches)
     NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
 
 

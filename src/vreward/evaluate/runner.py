@@ -110,7 +110,7 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
     if config.task == "classification":
         from vreward.evaluate.classification import ClassificationMetrics
 
-        return ClassificationMetrics(match=config.match, classes=config.classes, require_answer_tag=tag)
+        return ClassificationMetrics()
     return None
 
 

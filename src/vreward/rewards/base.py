@@ -102,6 +102,8 @@ class Reward:
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and len(result.codes):
             log_metric(f"{self.__name__}/zero_reasons_frac", float((result.codes != 0).mean()))
+            for key, value in self.signals(result).items():
+                log_metric(f"{self.__name__}/{key}", value)
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
             log_extra(f"{self.__name__}_reason", [r or "" for r in result.reasons])
@@ -121,6 +123,10 @@ class Reward:
         result = self.score(completions, **kwargs)
         return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
                 for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
+
+    def signals(self, result: RewardBatch) -> dict[str, float]:
+        """Batch statistics that show a policy starting to game this reward (logged with TRL's ``log_metric``)."""
+        return {}
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         """Scores, reason codes and evidence of a parsed batch."""
