@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from vreward.frames import FRAME_NAMES
-from vreward.registry import TASK_NAMES
+from vreward.registry import PRESET_NAMES, TASK_NAMES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="evaluate on every ground-truth image (COCO's rule) or only the scored ones")
     det.add_argument("--categories", choices=("gt", "scored"), default="gt",
                      help="evaluate every ground-truth category or only the scored ones")
-    det.add_argument("--threshold", type=float, default=0.5, help="IoU threshold of the rewards' matches")
-    det.add_argument("--matching", choices=("greedy", "hungarian"), default="greedy")
+    det.add_argument("--threshold", type=float, help="IoU threshold of the rewards (default 0.5)")
+    det.add_argument("--matching", choices=("greedy", "hungarian"), help="box matching (default greedy)")
     frames = s.add_argument_group("coordinate frames")
     frames.add_argument("--coords", choices=FRAME_NAMES, help="frame of the model's boxes")
     frames.add_argument("--solution-coords", choices=FRAME_NAMES, help="frame of the ground-truth boxes")
@@ -45,8 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     frames.add_argument("--max-pixels", type=int, default=12845056)
     other = s.add_argument_group("grounding and classification")
     other.add_argument("--thresholds", type=float, nargs="+", default=[0.5], help="grounding Acc@t thresholds")
-    other.add_argument("--match", choices=("contains", "exact"), default="contains")
+    other.add_argument("--match", choices=("contains", "exact"), help="--preset visual_rft: classification rule")
     other.add_argument("--classes", type=Path, help="file with one class name per line")
+    s.add_argument("--preset", choices=PRESET_NAMES, default="default",
+                   help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     out = s.add_argument_group("output")
     out.add_argument("--output", type=Path, help="per-record scores and reasons (JSONL)")
     out.add_argument("--summary-json", type=Path, help="summary (JSON)")
@@ -69,6 +71,8 @@ def _add_serve(sub) -> None:
     v.add_argument("--task", choices=TASK_NAMES, default="detection")
     v.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=1,format=1")
     v.add_argument("--options", help='reward options as JSON, e.g. \'{"iou": {"threshold": 0.75}}\'')
+    v.add_argument("--preset", choices=PRESET_NAMES, default="default",
+                   help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     v.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     v.add_argument("--max-batch", type=int, default=4096, help="most completions in one request")
@@ -89,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         weights = parse_weights(args.weights)
         options = json.loads(args.options) if args.options else None
-        config = {"task": args.task, "weights": weights, "options": options,
+        config = {"task": args.task, "weights": weights, "options": options, "preset": args.preset,
                   "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch}
         create_app(**config)  # validate before starting (bad weights or options exit with status 2)
     except ValueError as exc:
@@ -126,12 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             image_id_field=args.image_id_field, category_field=args.category_field,
             image_path_field=args.image_path_field, coco_gt=args.coco_gt, lvis_gt=args.lvis_gt,
             evaluator=args.evaluator, images=args.images, categories=args.categories,
-            default_score=args.default_score, threshold=args.threshold,
-            matching=args.matching, coords=args.coords, solution_coords=args.solution_coords,
+            default_score=args.default_score, coords=args.coords, solution_coords=args.solution_coords,
             min_pixels=args.min_pixels, max_pixels=args.max_pixels, thresholds=tuple(args.thresholds),
-            match=args.match, classes=classes, output=args.output, summary=args.summary_json, report=args.report,
+            output=args.output, summary=args.summary_json, report=args.report, preset=args.preset,
             worst=args.worst, require_answer_tag=not args.no_answer_tag, skip_bad=args.skip_bad,
-            batch_size=args.batch_size, progress=not args.no_progress)
+            batch_size=args.batch_size, progress=not args.no_progress,
+            **{k: v for k, v in (("threshold", args.threshold), ("matching", args.matching), ("match", args.match),
+                                 ("classes", classes)) if v is not None})
         _, lines = score_with_table(config)
     except ValidationError as exc:
         print(f"vreward score: invalid options:\n{exc}", file=sys.stderr)
