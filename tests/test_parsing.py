@@ -451,14 +451,14 @@ def test_growing_box_arrays_resumes_the_scan():
 
 
 def test_reason_codes_match_the_scanner():
-    from vreward import _scan
-    from vreward.reasons import NOT_TEXT_CODE, PARSE_REASONS
+    from vreward import _scan, reasons
 
-    assert len(PARSE_REASONS) == len(set(PARSE_REASONS)) == len(ParseReason)
+    assert len(reasons.PARSE_REASONS) == len(set(reasons.PARSE_REASONS)) == len(ParseReason)
     for reason in ParseReason:
-        assert getattr(_scan, reason.name) == PARSE_REASONS.index(reason), reason
-    assert NOT_TEXT_CODE == PARSE_REASONS.index(ParseReason.NOT_TEXT)
-    assert [r for r in PARSE_REASONS if r.usable] == [ParseReason.OK, ParseReason.NO_OBJECTS]
+        assert getattr(_scan, reason.name) == reasons.PARSE_REASONS.index(reason), reason
+    statuses = {name: code for name, code in vars(reasons).items() if name.startswith("STATUS_")}
+    assert statuses and all(code == getattr(_scan, name[len("STATUS_"):]) for name, code in statuses.items())
+    assert [r for r in reasons.PARSE_REASONS if r.usable] == [ParseReason.OK, ParseReason.NO_OBJECTS]
 
 
 def test_scratch_shapes_match_the_scanner():

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.reasons import NOT_TEXT_CODE, PARSE_REASONS, ParseReason
+from vreward.reasons import PARSE_REASONS, STATUS_NO_OBJECTS, STATUS_NOT_TEXT, STATUS_OK, ParseReason
 
 # Keys read inside {...}, compared case-insensitively with '_', '-' and spaces dropped. Other keys whose value
 # holds boxes name the boxes' category ({"cat": [[...], ...]}).
@@ -197,7 +197,7 @@ class ParsedBatch(Sequence[ParsedCompletion]):
         self._buf = buf
         self._starts = starts
         if None in texts:
-            status[np.fromiter((t is None for t in texts), bool, len(texts))] = NOT_TEXT_CODE
+            status[np.fromiter((t is None for t in texts), bool, len(texts))] = STATUS_NOT_TEXT
         self.status = status
         if slow.any():
             _exact_numbers(buf, self.boxes, self.confidences, spans, slow)
@@ -215,11 +215,12 @@ class ParsedBatch(Sequence[ParsedCompletion]):
     @cached_property
     def usable(self) -> np.ndarray:
         """Rows with boxes or an explicit "No Objects"."""
-        return self.status <= 1
+        return (self.status == STATUS_OK) | (self.status == STATUS_NO_OBJECTS)
 
     @cached_property
     def explicit_empty(self) -> np.ndarray:
-        return self.status == 1
+        """Rows that answered "No Objects" (or an empty list)."""
+        return self.status == STATUS_NO_OBJECTS
 
     def reason(self, i: int) -> ParseReason:
         return PARSE_REASONS[int(self.status[i])]

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 
 from vreward.parsing import ParsedBatch
-from vreward.reasons import PARSE_REASONS, REASON_CODE, ParseReason, ZeroReason
+from vreward.reasons import REASON_CODE, STATUS_NOT_TEXT, ParseReason, ZeroReason
 from vreward.rewards.base import Reward
 from vreward.rewards.settings import FormatSettings
 
-_NOT_TEXT_STATUS = PARSE_REASONS.index(ParseReason.NOT_TEXT)
+_NOT_TEXT_STATUS = STATUS_NOT_TEXT
 
 
 class FormatReward(Reward):
