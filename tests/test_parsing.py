@@ -461,6 +461,15 @@ def test_reason_codes_match_the_scanner():
     assert [r for r in reasons.PARSE_REASONS if r.usable] == [ParseReason.OK, ParseReason.NO_OBJECTS]
 
 
+def test_scanner_whitespace_is_python_isspace():
+    from vreward._scan import _space_len
+
+    for cp in [*range(0x3100), *range(0xD7F0, 0xE010), 0xFEFF, 0x1F600, 0x10FFFF]:
+        encoded = np.frombuffer(chr(cp).encode("utf-8", "surrogatepass"), np.uint8)
+        assert _space_len(encoded, 0, len(encoded)) == (len(encoded) if chr(cp).isspace() else 0), hex(cp)
+        assert len(encoded) == 1 or _space_len(encoded, 0, len(encoded) - 1) == 0, hex(cp)  # cut short
+
+
 def test_scratch_shapes_match_the_scanner():
     from vreward import _scan, parsing
 

@@ -334,8 +334,8 @@ def _encode(texts: list[str | None]) -> tuple[bytes, np.ndarray, np.ndarray]:
 
 
 # Scratch arrays of the scanner (vreward._scan.SCRATCH_SHAPES; the kernel refuses smaller ones).
-_SCRATCH = (((65, 34), np.int64), ((65, 9), np.float64), ((16,), np.float64), ((26,), np.int64),
-            ((10,), np.float64), ((5,), np.int64))
+_SCRATCH = (((65, 34), np.int64), ((65, 9), np.float64), ((10,), np.float64), ((26,), np.int64),
+            ((8,), np.float64), ((5,), np.int64))
 
 
 _LOCAL = threading.local()
