@@ -205,5 +205,5 @@ def test_huge_batch_of_small_completions():
 def test_memory_is_proportional_to_the_boxes_found():
     # 10^6 digits and brackets but no box: no per-box arrays beyond the initial capacity
     b = parse_texts(["<answer>" + "[1, 2, 3]" * 100_000 + "</answer>"])
-    assert b.boxes.shape == (0, 4) and b._counts[0, 0] == 100_000
+    assert b.boxes.shape == (0, 4) and b.dropped_counts[0, 0] == 100_000
     assert b.boxes.base is None or b.boxes.base.nbytes <= 16 * 4 * 8

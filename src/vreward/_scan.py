@@ -24,54 +24,64 @@ The entry point :func:`scan_into` allocates nothing (every kernel is compiled wi
 ``_nrt=False``): the caller passes the output and scratch arrays, and the scan stops at the first row whose
 boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``).
 
-Arrays of :func:`scan_into` (B completions, N boxes of capacity; a position is a byte index into ``buf``, -1 for
-none; the names in capitals are this module's constants, numba freezes them into the machine code)::
+The arrays of :func:`scan_into`, grouped in named tuples (B completions, N boxes of capacity; a position is a byte
+index into ``buf``, -1 for none; names in capitals are constants of this module)::
 
     input
-      buf          (L,)                  uint8    the UTF-8 text of the whole batch
-      starts, ends (B,)                  int64    byte span of each completion
-    per row
-      fmt          (B,)                  bool     format_ok: <think>...</think> <answer>...</answer>, whole text
-      a_s, a_e     (B,)                  int64    answer span
-      a_closed     (B,)                  bool     the answer ended with </answer>
-      status       (B,)                  int8     reason code: OK ... TOO_DEEP (vreward.reasons.PARSE_REASONS)
-      row_counts   (B, N_C)              int64    the answer's ``counts`` (below)
-      offsets      (B + 1,)              int64    row r owns boxes offsets[r]:offsets[r + 1]
-    per box
-      boxes        (N, BOX_LEN)          float64  x1, y1, x2, y2 (X1 ... Y2)
-      conf         (N,)                  float64  confidence, NaN for none
-      lab_s, lab_e (N,)                  int64    label span
-      spans        (N, BOX_LEN + 1, 2)   int64    (start, end) of each coordinate, then of the confidence (SPAN_CONF)
-      slow         (N,)                  bool     a number of the box needs Python's float (re-read from spans)
-    scratch (initialised by the scan where it reads them, so they can be reused)
-      LI           (MAX_DEPTH + 1, N_LI) int64    one row per open bracket; row OUTSIDE: outside any bracket
-        LI_KIND                                   LEVEL_NONE (row OUTSIDE), LEVEL_LIST, LEVEL_OBJECT, LEVEL_PAREN
-        LI_KEY_S, LI_KEY_E, LI_KEYC               span and class (KEY_*) of the last key read at this level
-        LI_N                                      numbers read at this level (the first BOX_LEN are kept)
-        LI_PURE                                   1 while the level holds nothing but numbers
-        LI_SLOW, LI_NONFIN                        1 when one of its numbers is inexact / not finite
-        LI_NCHILD                                 brackets opened directly inside it
-        LI_SP ... + N_SPAN                        (start, end) of its first BOX_LEN numbers
-        an object's pending box (read, waiting for the closing brace to take the object's fields):
-        LI_OB_HAS                                 1 while the object holds one
-        LI_OB_SLOW                                one of its coordinates is inexact
-        LI_OB_KLAB_S, LI_OB_KLAB_E                label: the category key it was read under
-        LI_OB_CONF_S, LI_OB_CONF_E, LI_OB_CONF_SLOW  the object's confidence field: span, inexact
-        LI_OB_LAB_S, LI_OB_LAB_E                  the object's label field
-        LI_OB_SP ... + N_SPAN                     (start, end) of its coordinates
-      LF           (MAX_DEPTH + 1, N_LF) float64  per level: LF_V ... + BOX_LEN its first numbers; LF_OB ... + BOX_LEN
-                                                  the pending box of an object; LF_OB_CONF its confidence (NaN)
-      TF           (2 * N_TF,)           float64  the box being emitted: coordinates X1 ... Y2, TF_CONF; a saved
-                                                  copy at N_TF
-      TI           (2 * N_TI,)           int64    the box being emitted: TI_SP ... + N_SPAN coordinate spans,
-                                                  TI_CONF_S, TI_CONF_E, TI_LAB_S, TI_LAB_E, TI_SLOW; a copy at N_TI
-      PT           (N_PT,)               float64  a point (x1,y1) waiting for its (x2,y2): PT_X, PT_Y, PT_SLOW,
-                                                  PT_NONFIN, PT_SP ... + 2 * POINT_LEN its spans
-      counts       (N_C,)                int64    per answer: C_WRONG_ARITY, C_POINTS, C_NON_FINITE, C_TRUNCATED
-                                                  (items seen but dropped), C_TOO_DEEP (1: nesting past MAX_DEPTH)
+      buf             (L,)                   uint8    the UTF-8 text of the whole batch
+      starts, ends    (B,)                   int64    byte span of each completion
+    ScanRows: per row
+      format_ok       (B,)                   bool     <think>...</think> <answer>...</answer> is the whole text
+      answer_start    (B,)                   int64    answer span
+      answer_end      (B,)                   int64
+      answer_closed   (B,)                   bool     the answer ended with </answer>
+      status          (B,)                   int8     reason code, OK ... TOO_DEEP (vreward.reasons.PARSE_REASONS)
+      dropped         (B, N_DROPPED)         int64    items seen but dropped: the first N_DROPPED ``counts``
+      offsets         (B + 1,)               int64    row r owns boxes offsets[r]:offsets[r + 1]
+    ScanBoxes: per box
+      boxes           (N, BOX_LEN)           float64  X1, Y1, X2, Y2
+      confidences     (N,)                   float64  NaN for none
+      label_start     (N,)                   int64    label span
+      label_end       (N,)                   int64
+      spans           (N, BOX_LEN + 1, 2)    int64    (start, end) of each coordinate, then (row SPAN_CONF) of the
+                                                      confidence
+      slow            (N,)                   bool     a number of the box needs Python's float (re-read from spans)
+    Scratch (the scan initialises what it reads, so it is reused), with its name inside the kernels
+      level_ints  LI  (MAX_DEPTH + 1, N_LI)  int64    one row per open bracket (row OUTSIDE: outside any bracket)
+          LI_KIND                   LEVEL_NONE (row OUTSIDE), LEVEL_LIST, LEVEL_OBJECT or LEVEL_PAREN
+          LI_KEY_S, LI_KEY_E        span of the last key read at this level
+          LI_KEYC                   its class, KEY_*
+          LI_N                      numbers read at this level (the first BOX_LEN are kept)
+          LI_PURE                   1 while the level holds nothing but numbers
+          LI_SLOW, LI_NONFIN        1 when one of its numbers is inexact / not finite
+          LI_NCHILD                 brackets opened directly inside it
+          LI_SP + 0 ... N_SPAN - 1  (start, end) of its first BOX_LEN numbers
+        an object's pending box (read inside it, waiting for the closing brace to take the object's fields):
+          LI_OB_HAS                 1 while the object holds one
+          LI_OB_SLOW                1 when one of its coordinates is inexact
+          LI_OB_KLAB_S, _E          its label from the key it was read under (a category, {"cat": [...]})
+          LI_OB_CONF_S, _E, _SLOW   the object's confidence field: span, inexact
+          LI_OB_LAB_S, _E           the object's label field
+          LI_OB_SP + 0 ... N_SPAN - 1  (start, end) of its coordinates
+      level_floats  LF  (MAX_DEPTH + 1, N_LF)  float64
+          LF_V + 0 ... BOX_LEN - 1  the first numbers of the level
+          LF_OB + 0 ... BOX_LEN - 1 an object's pending box
+          LF_OB_CONF                the object's confidence (NaN for none)
+      box_floats  TF  (2 * N_TF,)            float64  the box being emitted: X1 ... Y2, TF_CONF; a saved copy from
+                                                      N_TF (while the one pending in an object is emitted first)
+      box_ints    TI  (2 * N_TI,)            int64    the box being emitted: TI_SP + 0 ... N_SPAN - 1 spans of its
+                                                      coordinates, TI_CONF_S, TI_CONF_E, TI_LAB_S, TI_LAB_E, TI_SLOW;
+                                                      a saved copy from N_TI
+      point       PT  (N_PT,)                float64  a point (x1,y1) waiting for its (x2,y2): PT_X, PT_Y, PT_SLOW,
+                                                      PT_NONFIN, PT_SP + 0 ... 2 * POINT_LEN - 1 spans
+      counts          (N_C,)                 int64    per answer: C_WRONG_ARITY, C_POINTS, C_NON_FINITE,
+                                                      C_TRUNCATED (the N_DROPPED counts of items seen but dropped),
+                                                      C_TOO_DEEP (1 when the nesting passed MAX_DEPTH)
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -99,10 +109,11 @@ C_WRONG_ARITY = 0  # a list of 1, 3 or more numbers (not 4), or a run of 3 or 5+
 C_POINTS = 1  # a two-number list
 C_NON_FINITE = 2  # a box with a nan / inf / overflowing number
 C_TRUNCATED = 3  # the item cut off by the end of a truncated generation
+N_DROPPED = 4
 C_TOO_DEEP = 4  # 1 when the nesting went past MAX_DEPTH (the answer is read no further)
 N_C = 5
 
-# Key classes (the keyword table is built in vreward.parsing).
+# Key classes.
 KEY_NONE = 0
 KEY_OTHER = 1
 KEY_BOX = 2
@@ -183,8 +194,34 @@ IDEOGRAPHIC_SPACE = _utf8_code("\u3000")
 
 
 def _bytes(text: str) -> np.ndarray:
+    """The UTF-8 bytes of ``text`` as a ``uint8`` array (module constants: numba freezes them into the kernels)."""
     return np.frombuffer(text.encode(), np.uint8).copy()
 
+
+# Tags.
+_THINK_OPEN = _bytes("<think>")
+_THINK_CLOSE = _bytes("</think>")
+_ANSWER_OPEN = _bytes("<answer>")
+_ANSWER_CLOSE = _bytes("</answer>")
+
+# Keys read inside {...}, compared case-insensitively with '_', '-' and spaces dropped. Other keys whose value
+# holds boxes name the boxes' category ({"cat": [[...], ...]}).
+KEY_CLASSES: dict[int, tuple[str, ...]] = {
+    KEY_BOX: ("position", "bbox2d", "bbox", "box", "box2d", "boundingbox", "bndbox", "coordinates", "coords",
+              "coordinate", "pos", "xyxy", "rect", "region"),
+    KEY_CONF: ("confidence", "conf", "score", "prob", "probability", "confidencescore"),
+    KEY_LABEL: ("label", "category", "class", "name", "categoryname", "classname", "object", "objectname", "type",
+                "tag", "labelname", "objecttype"),
+    KEY_CONTAINER: ("objects", "detections", "results", "answer", "predictions", "items", "boxes", "bboxes",
+                    "output", "data", "result", "instances"),
+}
+# The keyword table: keywords sorted by first byte, _KW_FIRST[c]:_KW_FIRST[c + 1] are those starting with byte c
+# (one entry per byte value and an end).
+_KEYWORDS = sorted((k, c) for c, ks in KEY_CLASSES.items() for k in ks)
+_KW_BYTES = _bytes("".join(k for k, _ in _KEYWORDS))
+_KW_OFFSETS = np.cumsum([0] + [len(k) for k, _ in _KEYWORDS]).astype(np.int64)
+_KW_CLASS = np.array([c for _, c in _KEYWORDS], np.int64)
+_KW_FIRST = np.searchsorted(np.array([ord(k[0]) for k, _ in _KEYWORDS]), np.arange(256 + 1)).astype(np.int64)
 
 # Words.
 _NAN = _bytes("nan")
@@ -324,25 +361,25 @@ def _find(buf, i, end, pat):
 
 
 @njit(**JIT_OPTIONS)
-def format_ok(buf, s, e, think_open, think_close, answer_open, answer_close):
+def _format_ok(buf, s, e):
     """``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)`` on bytes."""
-    if not _starts_with(buf, s, e, think_open):
+    if not _starts_with(buf, s, e, _THINK_OPEN):
         return False
-    tail = e - answer_close.shape[0]
-    if tail < s or not _starts_with(buf, tail, e, answer_close):
+    tail = e - _ANSWER_CLOSE.shape[0]
+    if tail < s or not _starts_with(buf, tail, e, _ANSWER_CLOSE):
         return False
-    i = s + think_open.shape[0]
+    i = s + _THINK_OPEN.shape[0]
     while True:
-        i = _find(buf, i, e, think_close)
+        i = _find(buf, i, e, _THINK_CLOSE)
         if i < 0:
             return False
-        j = i + think_close.shape[0]
+        j = i + _THINK_CLOSE.shape[0]
         while j < e:
             w = _space_len(buf, j, e)
             if w == 0:
                 break
             j += w
-        if _starts_with(buf, j, e, answer_open) and j + answer_open.shape[0] <= tail:
+        if _starts_with(buf, j, e, _ANSWER_OPEN) and j + _ANSWER_OPEN.shape[0] <= tail:
             return True
         i += 1
 
@@ -361,32 +398,30 @@ def _is_key_filler(c):
 
 
 @njit(**JIT_OPTIONS)
-def _key_class(buf, ks, ke, kw_bytes, kw_offsets, kw_class, kw_first):
-    """Class of the key ``buf[ks:ke]``: compared ASCII-case-insensitively with '_', '-' and spaces dropped.
-
-    Keywords are sorted by first letter; ``kw_first[c]:kw_first[c + 1]`` are those starting with byte ``c``.
-    """
+def _key_class(buf, ks, ke):
+    """Class of the key ``buf[ks:ke]`` in :data:`KEY_CLASSES` (KEY_OTHER when none): compared
+    ASCII-case-insensitively with '_', '-' and spaces dropped."""
     f = ks
     while f < ke and _is_key_filler(buf[f]):
         f += 1
     if f == ke:
         return KEY_OTHER
     c = _lower(buf[f])
-    for k in range(kw_first[c], kw_first[c + 1]):
-        a = kw_offsets[k]
-        b = kw_offsets[k + 1]
+    for k in range(_KW_FIRST[c], _KW_FIRST[c + 1]):
+        a = _KW_OFFSETS[k]
+        b = _KW_OFFSETS[k + 1]
         i = ks
         while True:
             while i < ke and _is_key_filler(buf[i]):
                 i += 1
             if i == ke or a == b:
                 break
-            if _lower(buf[i]) != kw_bytes[a]:
+            if _lower(buf[i]) != _KW_BYTES[a]:
                 break
             i += 1
             a += 1
         if i == ke and a == b:
-            return kw_class[k]
+            return _KW_CLASS[k]
     return KEY_OTHER
 
 
@@ -650,7 +685,7 @@ def _has_bracket(buf, s, e):
 
 
 @njit(**JIT_OPTIONS)
-def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open, answer_close):
+def _answer_region(buf, s, e, require_tag):
     """Select the answer text of one completion.
 
     Answer blocks are searched after the first ``</think>`` (the whole text when there is none). The last
@@ -659,20 +694,20 @@ def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
     after ``</think>`` counts (the whole text without ``</think>``, but nothing when a ``<think>`` was never
     closed: that text is all reasoning). Returns (start, end, closed, found).
     """
-    t = _find(buf, s, e, think_close)
-    base = s if t < 0 else t + think_close.shape[0]
+    t = _find(buf, s, e, _THINK_CLOSE)
+    base = s if t < 0 else t + _THINK_CLOSE.shape[0]
     best_s = -1
     best_e = -1
     open_s = -1
     q = -2  # cached position of the next </answer>, -1 once none is left; -2: not searched yet
     i = base
     while True:
-        p = _find(buf, i, e, answer_open)
+        p = _find(buf, i, e, _ANSWER_OPEN)
         if p < 0:
             break
-        cs = p + answer_open.shape[0]
+        cs = p + _ANSWER_OPEN.shape[0]
         if q != -1 and q < cs:
-            q = _find(buf, cs, e, answer_close)
+            q = _find(buf, cs, e, _ANSWER_CLOSE)
         if q >= 0:
             best_s = cs
             best_e = q
@@ -685,7 +720,7 @@ def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
         return open_s, e, False, True
     if require_tag:
         return 0, 0, False, False
-    if t < 0 and _find(buf, s, e, think_open) >= 0:
+    if t < 0 and _find(buf, s, e, _THINK_OPEN) >= 0:
         return e, e, False, True
     return base, e, True, True
 
@@ -722,8 +757,10 @@ def _add_number(LI, LF, d, v, i, j, exact):
 
 
 @njit(**JIT_OPTIONS)
-def _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI):
-    """Write the staged box (TF: coordinates + confidence, TI: spans, label, slow) at row ``nb``."""
+def _emit(found, nb, TF, TI):
+    """Write the staged box (TF: coordinates + confidence, TI: spans, label, slow) at row ``nb`` of ``found``
+    (ScanBoxes); past its capacity the box is only counted."""
+    boxes, conf, lab_s, lab_e, spans, slow = found
     if nb < boxes.shape[0]:
         for t in range(BOX_LEN):
             boxes[nb, t] = TF[t]
@@ -808,8 +845,9 @@ def _box_owner(LI, d):
 
 
 @njit(**JIT_OPTIONS)
-def _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI, ref_s, ref_e):
+def _flush_run0(scratch, closed, found, nb, ref_s, ref_e):
     """End the current run of bare numbers outside any bracket: four of them are a box."""
+    LI, LF, TF, TI, _, counts = scratch
     n = LI[OUTSIDE, LI_N]
     if LI[OUTSIDE, LI_PURE] != 0 and n == BOX_LEN:
         if LI[OUTSIDE, LI_NONFIN] != 0:
@@ -819,7 +857,7 @@ def _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, 
         else:
             _stage_list(LI, LF, OUTSIDE, TF, TI)
             _label_from_keys(LI, OUTSIDE, TI, ref_s, ref_e)
-            nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
+            nb = _emit(found, nb, TF, TI)
     elif LI[OUTSIDE, LI_PURE] != 0 and n > POINT_LEN:
         counts[C_WRONG_ARITY] += 1
     LI[OUTSIDE, LI_N] = 0
@@ -845,11 +883,11 @@ def _set_conf(LI, LF, d, v, a, b, exact):
 
 
 @njit(**JIT_OPTIONS)
-def _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e):
+def _emit_pending(LI, LF, d, TF, TI, found, nb, ref_s, ref_e):
     """Emit the box waiting in the object at level ``d`` now (with the confidence and label seen so far)."""
     _stage_object(LI, LF, d, TF, TI)
     _label_from_keys(LI, d - 1, TI, ref_s, ref_e)
-    nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
+    nb = _emit(found, nb, TF, TI)
     LI[d, LI_OB_HAS] = 0
     LI[d, LI_OB_KLAB_S] = -1
     LI[d, LI_OB_KLAB_E] = -1
@@ -857,12 +895,12 @@ def _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
 
 
 @njit(**JIT_OPTIONS)
-def _set_key(LI, LF, d, ks, ke, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e):
+def _set_key(LI, LF, d, ks, ke, keyc, TF, TI, found, nb, ref_s, ref_e):
     """A key ``buf[ks:ke]`` of class ``keyc`` opens a value at level ``d``. A new category key in an object
     holding a box under the previous category ({"cat": [...], "dog": ...}) completes that box first."""
     if keyc == KEY_OTHER and LI[d, LI_KIND] == LEVEL_OBJECT and LI[d, LI_OB_HAS] != 0 and (
             LI[d, LI_OB_KLAB_S] >= 0):
-        nb = _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+        nb = _emit_pending(LI, LF, d, TF, TI, found, nb, ref_s, ref_e)
     LI[d, LI_KEY_S] = ks
     LI[d, LI_KEY_E] = ke
     LI[d, LI_KEYC] = keyc
@@ -870,11 +908,11 @@ def _set_key(LI, LF, d, ks, ke, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, 
 
 
 @njit(**JIT_OPTIONS)
-def _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                  ref_s, ref_e):
+def _close_levels(d, top, pt_pending, scratch, found, nb, ref_s, ref_e):
     """Close the levels ``top`` down to ``d`` (a closer, or the end of a closed answer).
 
     Returns (nb, pt_pending)."""
+    LI, LF, TF, TI, PT, counts = scratch
     while top >= d:
         kind = LI[top, LI_KIND]
         staged = False
@@ -931,8 +969,7 @@ def _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf, l
                     TF[N_TF + t] = TF[t]
                 for t in range(N_TI):
                     TI[N_TI + t] = TI[t]
-                nb = _emit_pending(LI, LF, owner, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s,
-                                   ref_e)
+                nb = _emit_pending(LI, LF, owner, TF, TI, found, nb, ref_s, ref_e)
                 for t in range(N_TF):
                     TF[t] = TF[N_TF + t]
                 for t in range(N_TI):
@@ -951,19 +988,19 @@ def _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf, l
                 # a second box under a box field of the same object is ignored: the object holds one
             else:
                 _label_from_keys(LI, top - 1, TI, ref_s, ref_e)
-                nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
+                nb = _emit(found, nb, TF, TI)
         top -= 1
     return nb, pt_pending
 
 
 @njit(**JIT_OPTIONS)
-def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, LF, TF, TI, PT,
-              boxes, conf, lab_s, lab_e, spans, slow, nb, counts):
-    """Extract the boxes of the answer text ``buf[s:e]`` into the output arrays from row ``nb``.
+def _scan_one(buf, s, e, closed, scratch, found, nb):
+    """Extract the boxes of the answer text ``buf[s:e]`` into ``found`` (ScanBoxes) from row ``nb``.
 
-    ``counts`` (zeroed by the caller) receives the answer's counts (C_*). Returns the row after the last box;
-    past the arrays' capacity the boxes are counted but not written (the caller grows and rescans).
+    ``scratch.counts`` (zeroed by the caller) receives the answer's counts (C_*). Returns the row after the last
+    box; past the arrays' capacity the boxes are counted but not written (the caller grows and rescans).
     """
+    LI, LF, TF, TI, _, counts = scratch
     top = OUTSIDE
     _reset_level(LI, LF, OUTSIDE, LEVEL_NONE)
     pt_pending = False  # a parenthesised point (x1,y1) waiting for its (x2,y2); PT holds it
@@ -977,16 +1014,15 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
         if w > 0:
             if c == BYTE_LF and top == OUTSIDE and LI[OUTSIDE, LI_N] == BOX_LEN:
                 # bare boxes one per line ("1,2,3,4\n5,6,7,8"): a line break ends a run of four numbers
-                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                 TF, TI, ref_s, ref_e)
+                nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
             i += w
             continue
         # ---- numbers
         if (BYTE_0 <= c <= BYTE_9) or ((c == BYTE_MINUS or c == BYTE_PLUS or c == BYTE_DOT) and i + 1 < e and (
                 BYTE_0 <= buf[i + 1] <= BYTE_9 or (buf[i + 1] == BYTE_DOT and i + 2 < e and
                                                    BYTE_0 <= buf[i + 2] <= BYTE_9))):
-            j, v, exact, found = _parse_number(buf, i, e)
-            if not found:
+            j, v, exact, is_number = _parse_number(buf, i, e)
+            if not is_number:
                 i += 1
                 continue
             if LI[top, LI_KIND] == LEVEL_OBJECT:
@@ -1006,11 +1042,9 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
             k2 = _skip_space(buf, j, e)
             if nf == WORD_OTHER and k2 < e and buf[k2] == BYTE_COLON:
                 if top == OUTSIDE:
-                    nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                     TF, TI, ref_s, ref_e)
-                keyc = _key_class(buf, ws, j, kw_bytes, kw_offsets, kw_class, kw_first)
-                nb = _set_key(LI, LF, top, ws, j, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                              ref_s, ref_e)
+                    nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
+                keyc = _key_class(buf, ws, j)
+                nb = _set_key(LI, LF, top, ws, j, keyc, TF, TI, found, nb, ref_s, ref_e)
                 i = k2 + 1
                 continue
             if nf != WORD_OTHER:
@@ -1022,8 +1056,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
                     _add_number(LI, LF, top, v, i, j, True)
             else:
                 if top == OUTSIDE:
-                    nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                     TF, TI, ref_s, ref_e)
+                    nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
                 else:
                     LI[top, LI_PURE] = 0
                 pt_pending = False
@@ -1037,12 +1070,10 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
             nxt = j + 1 if j < e else e
             k2 = _skip_space(buf, nxt, e)
             if top == OUTSIDE:
-                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                 TF, TI, ref_s, ref_e)
+                nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
             if k2 < e and buf[k2] == BYTE_COLON:
-                keyc = _key_class(buf, cs, ce, kw_bytes, kw_offsets, kw_class, kw_first)
-                nb = _set_key(LI, LF, top, cs, ce, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                              ref_s, ref_e)
+                keyc = _key_class(buf, cs, ce)
+                nb = _set_key(LI, LF, top, cs, ce, keyc, TF, TI, found, nb, ref_s, ref_e)
                 i = k2 + 1
                 continue
             if LI[top, LI_KIND] == LEVEL_OBJECT:
@@ -1051,8 +1082,8 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
                     LI[top, LI_OB_LAB_E] = ce
                 elif LI[top, LI_KEYC] == KEY_CONF:
                     a = _skip_space(buf, cs, ce)
-                    jj, v, exact, found = _parse_number(buf, a, ce)
-                    if found and _skip_space(buf, jj, ce) == ce:
+                    jj, v, exact, is_number = _parse_number(buf, a, ce)
+                    if is_number and _skip_space(buf, jj, ce) == ce:
                         _set_conf(LI, LF, top, v, a, jj, exact)
             elif top > OUTSIDE:
                 LI[top, LI_PURE] = 0
@@ -1084,8 +1115,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
         # ---- openers
         if c == BYTE_LBRACKET or c == BYTE_LBRACE or c == BYTE_LPAREN:
             if top == OUTSIDE:
-                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                 TF, TI, ref_s, ref_e)
+                nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
             elif LI[top, LI_KIND] != LEVEL_OBJECT:
                 LI[top, LI_PURE] = 0
             LI[top, LI_NCHILD] += 1
@@ -1106,8 +1136,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
             while d > OUTSIDE and LI[d, LI_KIND] != want:
                 d -= 1
             if d > OUTSIDE:
-                nb, pt_pending = _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf,
-                                               lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+                nb, pt_pending = _close_levels(d, top, pt_pending, scratch, found, nb, ref_s, ref_e)
                 top = d - 1
             i += 1
             continue
@@ -1116,8 +1145,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
             i += 1
             continue
         if top == OUTSIDE:
-            nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                             TF, TI, ref_s, ref_e)
+            nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
         else:
             LI[top, LI_PURE] = 0
         if c != BYTE_DOT:
@@ -1128,8 +1156,7 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
     if counts[C_TOO_DEEP] == 0 and top > OUTSIDE:
         if closed:
             # </answer> came with brackets still open: the model forgot them, read as if they were closed
-            nb, pt_pending = _close_levels(OUTSIDE + 1, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf,
-                                           lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+            nb, pt_pending = _close_levels(OUTSIDE + 1, top, pt_pending, scratch, found, nb, ref_s, ref_e)
         else:
             # the generation was cut: the item being written (the innermost open level, or an object holding a
             # box waiting for its closing brace) is lost and counted once
@@ -1145,26 +1172,87 @@ def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, L
             if cut:
                 counts[C_TRUNCATED] += 1
         top = OUTSIDE
-    nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI, ref_s, ref_e)
+    nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
     if pt_pending:
         counts[C_POINTS] += 1
     return nb
 
 
-# Sizes of the scratch arrays of scan_into (LI, LF, TF, TI, PT, counts).
-SCRATCH_SHAPES = ((MAX_DEPTH + 1, N_LI), (MAX_DEPTH + 1, N_LF), (2 * N_TF,), (2 * N_TI,), (N_PT,), (N_C,))
+class ScanRows(NamedTuple):
+    """Per-row outputs of :func:`scan_into` (B rows; the table in the module docstring)."""
+
+    format_ok: np.ndarray
+    answer_start: np.ndarray
+    answer_end: np.ndarray
+    answer_closed: np.ndarray
+    status: np.ndarray
+    dropped: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def allocate(cls, n: int) -> ScanRows:
+        return cls(np.zeros(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.bool_),
+                   np.zeros(n, np.int8), np.zeros((n, N_DROPPED), np.int64), np.zeros(n + 1, np.int64))
+
+
+class ScanBoxes(NamedTuple):
+    """Per-box outputs of :func:`scan_into` (N boxes of capacity; the table in the module docstring)."""
+
+    boxes: np.ndarray
+    confidences: np.ndarray
+    label_start: np.ndarray
+    label_end: np.ndarray
+    spans: np.ndarray
+    slow: np.ndarray
+
+    @classmethod
+    def allocate(cls, capacity: int) -> ScanBoxes:
+        return cls(np.empty((capacity, BOX_LEN), np.float64), np.empty(capacity, np.float64),
+                   np.empty(capacity, np.int64), np.empty(capacity, np.int64),
+                   np.empty((capacity, BOX_LEN + 1, 2), np.int64), np.empty(capacity, np.bool_))
+
+    def grown(self, capacity: int, keep: int) -> ScanBoxes:
+        """Arrays of a larger ``capacity`` holding the first ``keep`` boxes."""
+        grown = ScanBoxes.allocate(capacity)
+        for old, new in zip(self, grown):
+            new[:keep] = old[:keep]
+        return grown
+
+    def head(self, n: int) -> ScanBoxes:
+        """The first ``n`` boxes (views)."""
+        return ScanBoxes._make([a[:n] for a in self])
+
+
+class Scratch(NamedTuple):
+    """Scratch arrays of :func:`scan_into` (the table in the module docstring), reusable between scans."""
+
+    level_ints: np.ndarray
+    level_floats: np.ndarray
+    box_floats: np.ndarray
+    box_ints: np.ndarray
+    point: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def allocate(cls) -> Scratch:
+        return cls(np.empty((MAX_DEPTH + 1, N_LI), np.int64), np.empty((MAX_DEPTH + 1, N_LF), np.float64),
+                   np.empty(2 * N_TF, np.float64), np.empty(2 * N_TI, np.int64), np.empty(N_PT, np.float64),
+                   np.empty(N_C, np.int64))
 
 
 @njit(**JIT_OPTIONS)
-def _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, offsets, boxes, conf, lab_s,
-               lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
-    """The arrays are large enough for ``nrows`` rows and ``cap`` boxes (no kernel checks bounds)."""
-    for n in (ends.shape[0], fmt.shape[0], a_s.shape[0], a_e.shape[0], a_closed.shape[0], status.shape[0],
-              row_counts.shape[0]):
+def _shapes_ok(nrows, rows, found, scratch):
+    """The arrays are large enough for ``nrows`` rows and the capacity of ``found`` (no kernel checks bounds)."""
+    format_ok, answer_start, answer_end, answer_closed, status, dropped, offsets = rows
+    boxes, conf, lab_s, lab_e, spans, slow = found
+    LI, LF, TF, TI, PT, counts = scratch
+    for n in (format_ok.shape[0], answer_start.shape[0], answer_end.shape[0], answer_closed.shape[0],
+              status.shape[0], dropped.shape[0]):
         if n < nrows:
             return False
-    if offsets.shape[0] < nrows + 1 or row_counts.shape[1] < N_C or boxes.shape[1] < BOX_LEN:
+    if offsets.shape[0] < nrows + 1 or dropped.shape[1] < N_DROPPED or boxes.shape[1] < BOX_LEN:
         return False
+    cap = boxes.shape[0]
     for n in (conf.shape[0], lab_s.shape[0], lab_e.shape[0], spans.shape[0], slow.shape[0]):
         if n < cap:
             return False
@@ -1176,27 +1264,24 @@ def _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, of
 
 
 @njit(**JIT_OPTIONS)
-def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, kw_first, think_open, think_close,
-              answer_open, answer_close, row0, fmt, a_s, a_e, a_closed, status, row_counts, offsets,
-              boxes, conf, lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
+def scan_into(buf, starts, ends, require_tag, row0, rows, found, scratch):
     """Scan the completions ``buf[starts[r]:ends[r]]`` for rows ``r >= row0`` into caller-owned arrays.
 
-    Per row: ``fmt`` (format_ok), ``a_s``/``a_e`` answer span (-1 for none), ``a_closed``, ``status`` (reason
-    code), ``row_counts`` (B, N_C) counts, ``offsets`` (B+1,) box offsets (``offsets[row0]`` must hold
-    the number of boxes of the rows before ``row0``). Per box (capacity ``boxes.shape[0]``): ``boxes``
-    (N, 4), ``conf`` (NaN for none), ``lab_s``/``lab_e`` label span (-1 for none), ``spans`` (N, 5, 2) byte
-    spans of the 4 coordinates and the confidence, ``slow`` (True where a number needs Python's exact
-    ``float``). Scratch: ``LI``, ``TI``, ``counts`` int64, ``LF``, ``TF``, ``PT`` float64, of the sizes in
-    :data:`SCRATCH_SHAPES`. The module docstring tables every array.
+    ``rows``, ``found`` and ``scratch`` are a :class:`ScanRows`, :class:`ScanBoxes` and :class:`Scratch` (tabled
+    in the module docstring) as plain tuples, ``tuple(rows)``: numba's dispatcher types a plain tuple of arrays in
+    C, a named tuple in Python (1.5 us more a call); the kernels unpack them in field order.
+    ``offsets[row0]`` must hold the number of boxes of the rows before ``row0``.
 
     Returns the number of rows done: ``len(starts)``, or the first row whose boxes did not fit, in which
     case ``offsets[r]`` holds the boxes before it and ``offsets[r + 1]`` the capacity needed to fit it; -1
     when an array is too small (nothing is written then).
     """
+    format_ok, answer_start, answer_end, answer_closed, status, dropped, offsets = rows
+    boxes = found[0]
+    counts = scratch[-1]
     nrows = starts.shape[0]
     cap = boxes.shape[0]
-    if not _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, offsets, boxes, conf,
-                      lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts) or not 0 <= row0 <= nrows:
+    if not _shapes_ok(nrows, rows, found, scratch) or not 0 <= row0 <= nrows:
         return -1
     nb = offsets[row0]
     for r in range(row0, nrows):
@@ -1205,33 +1290,31 @@ def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, kw
         if s < 0 or s > e or e > buf.shape[0]:
             return -1
         offsets[r] = nb
-        a_s[r] = -1
-        a_e[r] = -1
-        a_closed[r] = False
-        for t in range(N_C):
-            row_counts[r, t] = 0
-        fmt[r] = format_ok(buf, s, e, think_open, think_close, answer_open, answer_close)
-        rs, re_, closed, found = _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
-                                                answer_close)
+        answer_start[r] = -1
+        answer_end[r] = -1
+        answer_closed[r] = False
+        for t in range(N_DROPPED):
+            dropped[r, t] = 0
+        format_ok[r] = _format_ok(buf, s, e)
+        rs, re_, closed, has_answer = _answer_region(buf, s, e, require_tag)
         offsets[r + 1] = nb
-        if not found:
+        if not has_answer:
             status[r] = NO_ANSWER_TAG
             continue
-        a_s[r] = rs
-        a_e[r] = re_
-        a_closed[r] = closed
+        answer_start[r] = rs
+        answer_end[r] = re_
+        answer_closed[r] = closed
         if _skip_space(buf, rs, re_) == re_:
             status[r] = EMPTY_ANSWER
             continue
         for t in range(N_C):
             counts[t] = 0
-        end_nb = _scan_one(buf, rs, re_, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, LF, TF, TI, PT,
-                           boxes, conf, lab_s, lab_e, spans, slow, nb, counts)
+        end_nb = _scan_one(buf, rs, re_, closed, scratch, found, nb)
         offsets[r + 1] = end_nb
         if end_nb > cap:
             return r
-        for t in range(N_C):
-            row_counts[r, t] = counts[t]
+        for t in range(N_DROPPED):
+            dropped[r, t] = counts[t]
         found_boxes = end_nb - nb
         nb = end_nb
         if found_boxes > 0:
