@@ -24,6 +24,11 @@ The entry point :func:`scan_into` allocates nothing (every kernel is compiled wi
 ``_nrt=False``): the caller passes the output and scratch arrays, and the scan stops at the first row whose
 boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``).
 
+Compiled once: numba compiles a kernel once per distinct argument types, and a literal (``0``, ``True``, a module
+constant ``= 0``) is a type of its own, as is each type a loop variable has while its type is being inferred. So
+the values kernels pass to kernels are typed from the start: the level constants are ``np.int64``, loop variables
+start from ``np.int64(-1)`` / ``np.False_``, constant flags are ``np.True_``.
+
 The arrays of :func:`scan_into`, grouped in named tuples (B completions, N boxes of capacity; a position is a byte
 index into ``buf``, -1 for none; names in capitals are constants of this module)::
 
@@ -121,14 +126,14 @@ KEY_CONF = 3
 KEY_LABEL = 4
 KEY_CONTAINER = 5
 
-# Level kinds.
-LEVEL_NONE = 0  # outside any bracket
-LEVEL_LIST = 1
-LEVEL_OBJECT = 2
-LEVEL_PAREN = 3
+# Level kinds (np.int64, passed to kernels: see "Compiled once" in the module docstring).
+LEVEL_NONE = np.int64(0)  # outside any bracket
+LEVEL_LIST = np.int64(1)
+LEVEL_OBJECT = np.int64(2)
+LEVEL_PAREN = np.int64(3)
 
 MAX_DEPTH = 64
-OUTSIDE = 0  # the level outside any bracket, where runs of bare numbers are read
+OUTSIDE = np.int64(0)  # the level outside any bracket, where runs of bare numbers are read
 
 BOX_LEN = 4  # numbers of a box
 X1 = 0
@@ -1003,10 +1008,11 @@ def _scan_one(buf, s, e, closed, scratch, found, nb):
     LI, LF, TF, TI, _, counts = scratch
     top = OUTSIDE
     _reset_level(LI, LF, OUTSIDE, LEVEL_NONE)
-    pt_pending = False  # a parenthesised point (x1,y1) waiting for its (x2,y2); PT holds it
-    ref_s = -1
-    ref_e = -1
-    ref_open = -1
+    # loop variables passed to kernels start typed (bool, int64), not as literals: see "Compiled once"
+    pt_pending = np.False_  # a parenthesised point (x1,y1) waiting for its (x2,y2); PT holds it
+    ref_s = np.int64(-1)
+    ref_e = np.int64(-1)
+    ref_open = np.int64(-1)
     i = s
     while i < e:
         c = buf[i]
@@ -1051,9 +1057,9 @@ def _scan_one(buf, s, e, closed, scratch, found, nb):
                 v = np.nan if nf == WORD_NAN else (-np.inf if c == BYTE_MINUS else np.inf)
                 if LI[top, LI_KIND] == LEVEL_OBJECT:
                     if LI[top, LI_KEYC] == KEY_CONF:
-                        _set_conf(LI, LF, top, v, i, j, True)
+                        _set_conf(LI, LF, top, v, i, j, np.True_)
                 else:
-                    _add_number(LI, LF, top, v, i, j, True)
+                    _add_number(LI, LF, top, v, i, j, np.True_)
             else:
                 if top == OUTSIDE:
                     nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
