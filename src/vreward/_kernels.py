@@ -5,6 +5,12 @@ on plain C-contiguous ``float64`` / ``int64`` / ``bool`` arrays; no Python objec
 inside a kernel.  This module imports numba at import time, so the public modules (``geometry``,
 ``matching``) import it lazily inside their functions: ``import vreward`` stays numba-free.
 
+One file, by necessity: every kernel called here is defined here, with every constant it reads,
+and this module imports nothing from vreward.  numba's disk cache checks a cached kernel against
+its own source file only, so a kernel calling a kernel (or reading a constant) of another module
+would keep running stale machine code after that module changed.
+``tests/test_kernel_modules.py`` enforces it.
+
 Box convention: ``(x1, y1, x2, y2)``.  A box is *valid* iff its four coordinates are finite,
 ``x2 > x1``, ``y2 > y1`` and its area ``(x2 - x1) * (y2 - y1)`` is finite.  Invalid boxes overlap
 nothing: IoU 0 and GIoU -1 against anything (including themselves).

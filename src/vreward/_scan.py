@@ -24,6 +24,12 @@ The entry point :func:`scan_into` allocates nothing (every kernel is compiled wi
 ``_nrt=False``): the caller passes the output and scratch arrays, and the scan stops at the first row whose
 boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``).
 
+One file, by necessity: every kernel the scanner runs is here, with every constant those kernels read, and this
+module imports nothing from vreward. numba's disk cache (``cache=True``) checks a cached kernel against its own
+source file only, so a kernel calling a kernel of another module, or reading a constant of another module (numba
+freezes globals into the machine code), would keep running stale machine code after that module changed.
+``tests/test_kernel_modules.py`` enforces it.
+
 Compiled once: numba compiles a kernel once per distinct argument types, and a literal (``0``, ``True``, a module
 constant ``= 0``) is a type of its own, as is each type a loop variable has while its type is being inferred. So
 the values kernels pass to kernels are typed from the start: the level constants are ``np.int64``, loop variables
