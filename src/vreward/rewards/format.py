@@ -7,11 +7,9 @@ from typing import Any
 import numpy as np
 
 from vreward.parsing import ParsedBatch
-from vreward.reasons import PARSE_REASONS, REASON_CODE, ParseReason, ZeroReason
+from vreward.reasons import REASON_CODE, STATUS_NOT_TEXT, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, Scored
 from vreward.rewards.settings import FormatSettings
-
-_NOT_TEXT_STATUS = PARSE_REASONS.index(ParseReason.NOT_TEXT)
 
 
 class FormatReward(Reward):
@@ -23,7 +21,7 @@ class FormatReward(Reward):
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         scores = parsed.format_ok.astype(np.float64)
-        not_text = parsed.status == parsed.status.dtype.type(_NOT_TEXT_STATUS)
+        not_text = parsed.status == STATUS_NOT_TEXT
         codes = np.where(parsed.format_ok, 0, np.where(not_text, REASON_CODE[ParseReason.NOT_TEXT.value],
                                                        REASON_CODE[ZeroReason.FORMAT.value])).astype(np.int8)
         return Scored(scores, codes)
