@@ -439,62 +439,60 @@ def test_growing_box_arrays_resumes_the_scan():
     texts = [wrap("[1, 2, 3, 4], " * k + "[5, 6, 7, 8]") for k in (0, 7, 30, 2, 100)] + [None, wrap("x")]
     buf, starts, ends = _encode(texts)
     arr = np.frombuffer(buf, np.uint8)
-    ref = _scan_arrays(arr, starts, ends, True)
+    ref_rows, ref_found = _scan_arrays(arr, starts, ends, True)
     for cap in (1, 2, 5, 40):
-        got = _scan_arrays(arr, starts, ends, True, cap=cap)
-        for a, b in zip(got, ref, strict=True):
+        rows, found = _scan_arrays(arr, starts, ends, True, cap=cap)
+        for a, b in zip((*rows, *found), (*ref_rows, *ref_found), strict=True):
             np.testing.assert_array_equal(a, b)
-    assert ref[6].tolist() == [0, 1, 9, 40, 43, 144, 144, 144]
+    assert ref_rows.offsets.tolist() == [0, 1, 9, 40, 43, 144, 144, 144]
 
 
 # --------------------------------------------------------------------------------------- scanner internals
 
 
 def test_reason_codes_match_the_scanner():
-    from vreward import _scan
-    from vreward.reasons import NOT_TEXT_CODE, PARSE_REASONS
+    from vreward import _scan, reasons
 
-    assert len(PARSE_REASONS) == len(set(PARSE_REASONS)) == len(ParseReason)
+    assert len(reasons.PARSE_REASONS) == len(set(reasons.PARSE_REASONS)) == len(ParseReason)
     for reason in ParseReason:
-        assert getattr(_scan, reason.name) == PARSE_REASONS.index(reason), reason
-    assert NOT_TEXT_CODE == PARSE_REASONS.index(ParseReason.NOT_TEXT)
-    assert [r for r in PARSE_REASONS if r.usable] == [ParseReason.OK, ParseReason.NO_OBJECTS]
+        assert getattr(_scan, reason.name) == reasons.PARSE_REASONS.index(reason), reason
+    statuses = {name: code for name, code in vars(reasons).items() if name.startswith("STATUS_")}
+    assert statuses and all(code == getattr(_scan, name[len("STATUS_"):]) for name, code in statuses.items())
+    assert [r for r in reasons.PARSE_REASONS if r.usable] == [ParseReason.OK, ParseReason.NO_OBJECTS]
 
 
-def test_scratch_shapes_match_the_scanner():
+def test_scanner_whitespace_is_python_isspace():
+    from vreward._scan import _space_len
+
+    for cp in [*range(0x3100), *range(0xD7F0, 0xE010), 0xFEFF, 0x1F600, 0x10FFFF]:
+        encoded = np.frombuffer(chr(cp).encode("utf-8", "surrogatepass"), np.uint8)
+        assert _space_len(encoded, 0, len(encoded)) == (len(encoded) if chr(cp).isspace() else 0), hex(cp)
+        assert len(encoded) == 1 or _space_len(encoded, 0, len(encoded) - 1) == 0, hex(cp)  # cut short
+
+
+def test_dropped_columns_match_the_scanner():
     from vreward import _scan, parsing
 
-    assert tuple(shape for shape, _ in parsing._SCRATCH) == _scan.SCRATCH_SHAPES
-
-
-def _kernel_args(arr, starts, ends, cap):
-    """Arguments of vreward._scan.scan_into for a batch, with room for ``cap`` boxes."""
-    from vreward import parsing
-
-    n = len(starts)
-    return [arr, starts, ends, True, parsing._KW_BYTES, parsing._KW_OFFSETS, parsing._KW_CLASS, parsing._KW_FIRST,
-            *parsing._TAGS, 0,
-            np.zeros(n, np.bool_), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_),
-            np.zeros(n, np.int8), np.zeros((n, 5), np.int64), np.zeros(n + 1, np.int64),
-            np.zeros((cap, 4)), np.zeros(cap), np.zeros(cap, np.int64), np.zeros(cap, np.int64),
-            np.zeros((cap, 5, 2), np.int64), np.zeros(cap, np.bool_),
-            *[np.zeros(shape, dtype) for shape, dtype in parsing._SCRATCH]]
+    assert [getattr(_scan, "C_" + name.upper()) for name in parsing._DROP_NAMES] == list(range(_scan.N_DROPPED))
 
 
 def test_scanner_refuses_arrays_that_are_too_small():
-    from vreward._scan import scan_into as kernel
+    from vreward._scan import ScanBoxes, ScanRows, Scratch, scan_into
 
     texts = [wrap("[1, 2, 3, 4]")]
     buf, starts, ends = _encode(texts)
     arr = np.frombuffer(buf, np.uint8)
-    args = _kernel_args(arr, starts, ends, cap=4)
-    assert kernel(*args) == 1
-    small = list(args)
-    small[-6] = np.zeros((10, 34), np.int64)  # LI shallower than the depth limit
-    assert kernel(*small) == -1
-    bad_ends = list(args)
-    bad_ends[2] = np.array([len(buf) + 1])
-    assert kernel(*bad_ends) == -1
+    rows, found, scratch = ScanRows.allocate(1), ScanBoxes.allocate(4), Scratch.allocate()
+    shallow = scratch._replace(level_ints=np.zeros((10, scratch.level_ints.shape[1]), np.int64))
+    short = found._replace(slow=np.zeros(3, bool))
+
+    def scan(ends, found, scratch):
+        return scan_into(arr, starts, ends, True, 0, tuple(rows), tuple(found), tuple(scratch))
+
+    assert scan(ends, found, scratch) == 1
+    assert scan(ends, found, shallow) == -1  # level_ints shallower than the depth limit
+    assert scan(ends, short, scratch) == -1
+    assert scan(np.array([len(buf) + 1]), found, scratch) == -1
 
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from vreward import ParseReason, parse_completion, parse_completions
 from vreward.parsing import parse_texts
+from vreward.reasons import STATUS_NOT_TEXT
 
 R = ParseReason
 LIMIT_S = 5.0
@@ -198,11 +199,11 @@ def test_huge_batch_of_small_completions():
     t0 = time.perf_counter()
     b = parse_completions(rows + [None])
     assert time.perf_counter() - t0 < LIMIT_S
-    assert b.counts.sum() == 50_000 and b.status[-1] == 2
+    assert b.counts.sum() == 50_000 and b.status[-1] == STATUS_NOT_TEXT
 
 
 def test_memory_is_proportional_to_the_boxes_found():
     # 10^6 digits and brackets but no box: no per-box arrays beyond the initial capacity
     b = parse_texts(["<answer>" + "[1, 2, 3]" * 100_000 + "</answer>"])
-    assert b.boxes.shape == (0, 4) and b._counts[0, 0] == 100_000
+    assert b.boxes.shape == (0, 4) and b.dropped_counts[0, 0] == 100_000
     assert b.boxes.base is None or b.boxes.base.nbytes <= 16 * 4 * 8

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from vreward import ParseReason, parse_completion, parse_completions
-from vreward.parsing import KEY_CLASSES, _encode, _scan_arrays, parse_texts
+from vreward._scan import KEY_CLASSES
+from vreward.parsing import _encode, _scan_arrays, parse_texts
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
@@ -321,9 +322,9 @@ def test_near_the_limits(mantissa, exp):
 def test_growing_the_box_arrays_mid_scan_changes_nothing(batch, tag, cap):
     buf, starts, ends = _encode(batch)
     arr = np.frombuffer(buf, np.uint8)
-    small = _scan_arrays(arr, starts, ends, tag, cap=cap)
-    roomy = _scan_arrays(arr, starts, ends, tag, cap=100_000)
-    for a, b in zip(small, roomy, strict=True):
+    small_rows, small_found = _scan_arrays(arr, starts, ends, tag, cap=cap)
+    roomy_rows, roomy_found = _scan_arrays(arr, starts, ends, tag, cap=100_000)
+    for a, b in zip((*small_rows, *small_found), (*roomy_rows, *roomy_found), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

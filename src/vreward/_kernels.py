@@ -1,9 +1,15 @@
 """Numba kernels for box geometry and matching.
 
-Everything here is compiled with ``@njit(cache=True, error_model="numpy")`` and works on plain
-C-contiguous ``float64`` / ``int64`` / ``bool`` arrays; no Python objects are touched inside a
-kernel.  This module imports numba at import time, so the public modules (``geometry``,
+Everything here is compiled with :data:`JIT_OPTIONS` (cached on disk, numpy error model) and works
+on plain C-contiguous ``float64`` / ``int64`` / ``bool`` arrays; no Python objects are touched
+inside a kernel.  This module imports numba at import time, so the public modules (``geometry``,
 ``matching``) import it lazily inside their functions: ``import vreward`` stays numba-free.
+
+One file, by necessity: every kernel called here is defined here, with every constant it reads,
+and this module imports nothing from vreward.  numba's disk cache checks a cached kernel against
+its own source file only, so a kernel calling a kernel (or reading a constant) of another module
+would keep running stale machine code after that module changed.
+``tests/test_kernel_modules.py`` enforces it.
 
 Box convention: ``(x1, y1, x2, y2)``.  A box is *valid* iff its four coordinates are finite,
 ``x2 > x1``, ``y2 > y1`` and its area ``(x2 - x1) * (y2 - y1)`` is finite.  Invalid boxes overlap
@@ -29,6 +35,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# Compile options of every kernel here: cached on disk, no exceptions (numpy error model). The scalar helpers are
+# also inlined into their callers by numba (JIT_INLINE_OPTIONS).
+JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
+JIT_INLINE_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
+
 _INF = np.inf
 _SMALL_SORT = 16  # groups up to this size are insertion-sorted
 
@@ -38,7 +49,7 @@ _SMALL_SORT = 16  # groups up to this size are insertion-sorted
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(**JIT_INLINE_OPTIONS)
 def _box_area(x1: float, y1: float, x2: float, y2: float) -> float:
     """Area of a valid box, or -1.0 if the box is invalid (see module docstring)."""
     # ``x2 > x1`` is False for NaN, and together with finiteness checks covers every case.
@@ -52,7 +63,7 @@ def _box_area(x1: float, y1: float, x2: float, y2: float) -> float:
     return area
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(**JIT_INLINE_OPTIONS)
 def _iou_scalar(
     ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float
 ) -> float:
@@ -73,7 +84,7 @@ def _iou_scalar(
     return inter / union  # union == inf gives exactly 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(**JIT_INLINE_OPTIONS)
 def _iou_giou_scalar(
     ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float
 ) -> tuple[float, float]:
@@ -107,7 +118,7 @@ def _iou_giou_scalar(
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def _load_columns(
     gt_boxes: np.ndarray,
     glo: int,
@@ -135,7 +146,7 @@ def _load_columns(
             gy2[j] = gt_boxes[gr, 3]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def _columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split (M, 4) boxes into contiguous columns plus areas.
 
@@ -152,7 +163,7 @@ def _columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return x1, y1, x2, y2, area
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def pairwise_iou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out[i, j] = IoU(a[i], b[j])``; a (N, 4), b (M, 4), out (N, M), all C-contiguous."""
     n = a.shape[0]
@@ -181,7 +192,7 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
             row[j] = iou if ok else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def pairwise_giou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out[i, j] = GIoU(a[i], b[j])``; a (N, 4), b (M, 4), out (N, M), all C-contiguous."""
     n = a.shape[0]
@@ -228,7 +239,7 @@ def pairwise_giou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(**JIT_INLINE_OPTIONS)
 def _box_less(boxes: np.ndarray, i: int, j: int) -> bool:
     """Lexicographic ``boxes[i] < boxes[j]`` (no NaNs allowed)."""
     for c in range(4):
@@ -241,7 +252,7 @@ def _box_less(boxes: np.ndarray, i: int, j: int) -> bool:
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def _sort_idx_by_box(idx: np.ndarray, n: int, tmp: np.ndarray, boxes: np.ndarray) -> None:
     """Stable ascending lexicographic sort of ``idx[:n]`` by ``boxes[idx]`` (bottom-up merge)."""
     # insertion sort runs of _SMALL_SORT, then merge
@@ -292,7 +303,7 @@ def _sort_idx_by_box(idx: np.ndarray, n: int, tmp: np.ndarray, boxes: np.ndarray
             idx[k] = tmp[k]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def _sort_idx_desc(idx: np.ndarray, n: int, tmp: np.ndarray, key: np.ndarray) -> None:
     """Stable descending sort of ``idx[:n]`` by ``key[idx]`` (key must be NaN-free)."""
     for start in range(0, n, _SMALL_SORT):
@@ -343,7 +354,7 @@ def _sort_idx_desc(idx: np.ndarray, n: int, tmp: np.ndarray, key: np.ndarray) ->
             idx[k] = tmp[k]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def _max_group(offsets: np.ndarray) -> int:
     best = 0
     for i in range(offsets.shape[0] - 1):
@@ -358,7 +369,7 @@ def _max_group(offsets: np.ndarray) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray, keep: np.ndarray) -> None:
     """Per completion, set ``keep[r]`` False for exact coordinate duplicates after the first.
 
@@ -407,7 +418,7 @@ def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray, keep: np.ndarra
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def greedy_match(
     pred_boxes: np.ndarray,
     pred_scores: np.ndarray,
@@ -569,7 +580,7 @@ def greedy_match(
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def hungarian_blocks(
     pred_boxes: np.ndarray,
     pred_offsets: np.ndarray,
@@ -701,7 +712,7 @@ def hungarian_blocks(
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**JIT_OPTIONS)
 def paired_best(
     pred: np.ndarray,
     has_pred: np.ndarray,

@@ -23,9 +23,76 @@ digits of the rounding threshold), so a box is dropped as non-finite exactly whe
 The entry point :func:`scan_into` allocates nothing (every kernel is compiled without numba's runtime,
 ``_nrt=False``): the caller passes the output and scratch arrays, and the scan stops at the first row whose
 boxes do not fit, to be resumed with larger arrays (see ``vreward.parsing``).
+
+One file, by necessity: every kernel the scanner runs is here, with every constant those kernels read, and this
+module imports nothing from vreward. numba's disk cache (``cache=True``) checks a cached kernel against its own
+source file only, so a kernel calling a kernel of another module, or reading a constant of another module (numba
+freezes globals into the machine code), would keep running stale machine code after that module changed.
+``tests/test_kernel_modules.py`` enforces it.
+
+Compiled once: numba compiles a kernel once per distinct argument types, and a literal (``0``, ``True``, a module
+constant ``= 0``) is a type of its own, as is each type a loop variable has while its type is being inferred. So
+the values kernels pass to kernels are typed from the start: the level constants are ``np.int64``, loop variables
+start from ``np.int64(-1)`` / ``np.False_``, constant flags are ``np.True_``.
+
+The arrays of :func:`scan_into`, grouped in named tuples (B completions, N boxes of capacity; a position is a byte
+index into ``buf``, -1 for none; names in capitals are constants of this module)::
+
+    input
+      buf             (L,)                   uint8    the UTF-8 text of the whole batch
+      starts, ends    (B,)                   int64    byte span of each completion
+    ScanRows: per row
+      format_ok       (B,)                   bool     <think>...</think> <answer>...</answer> is the whole text
+      answer_start    (B,)                   int64    answer span
+      answer_end      (B,)                   int64
+      answer_closed   (B,)                   bool     the answer ended with </answer>
+      status          (B,)                   int8     reason code, OK ... TOO_DEEP (vreward.reasons.PARSE_REASONS)
+      dropped         (B, N_DROPPED)         int64    items seen but dropped: the first N_DROPPED ``counts``
+      offsets         (B + 1,)               int64    row r owns boxes offsets[r]:offsets[r + 1]
+    ScanBoxes: per box
+      boxes           (N, BOX_LEN)           float64  X1, Y1, X2, Y2
+      confidences     (N,)                   float64  NaN for none
+      label_start     (N,)                   int64    label span
+      label_end       (N,)                   int64
+      spans           (N, BOX_LEN + 1, 2)    int64    (start, end) of each coordinate, then (row SPAN_CONF) of the
+                                                      confidence
+      slow            (N,)                   bool     a number of the box needs Python's float (re-read from spans)
+    Scratch (the scan initialises what it reads, so it is reused), with its name inside the kernels
+      level_ints  LI  (MAX_DEPTH + 1, N_LI)  int64    one row per open bracket (row OUTSIDE: outside any bracket)
+          LI_KIND                   LEVEL_NONE (row OUTSIDE), LEVEL_LIST, LEVEL_OBJECT or LEVEL_PAREN
+          LI_KEY_S, LI_KEY_E        span of the last key read at this level
+          LI_KEYC                   its class, KEY_*
+          LI_N                      numbers read at this level (the first BOX_LEN are kept)
+          LI_PURE                   1 while the level holds nothing but numbers
+          LI_SLOW, LI_NONFIN        1 when one of its numbers is inexact / not finite
+          LI_NCHILD                 brackets opened directly inside it
+          LI_SP + 0 ... N_SPAN - 1  (start, end) of its first BOX_LEN numbers
+        an object's pending box (read inside it, waiting for the closing brace to take the object's fields):
+          LI_OB_HAS                 1 while the object holds one
+          LI_OB_SLOW                1 when one of its coordinates is inexact
+          LI_OB_KLAB_S, _E          its label from the key it was read under (a category, {"cat": [...]})
+          LI_OB_CONF_S, _E, _SLOW   the object's confidence field: span, inexact
+          LI_OB_LAB_S, _E           the object's label field
+          LI_OB_SP + 0 ... N_SPAN - 1  (start, end) of its coordinates
+      level_floats  LF  (MAX_DEPTH + 1, N_LF)  float64
+          LF_V + 0 ... BOX_LEN - 1  the first numbers of the level
+          LF_OB + 0 ... BOX_LEN - 1 an object's pending box
+          LF_OB_CONF                the object's confidence (NaN for none)
+      box_floats  TF  (2 * N_TF,)            float64  the box being emitted: X1 ... Y2, TF_CONF; a saved copy from
+                                                      N_TF (while the one pending in an object is emitted first)
+      box_ints    TI  (2 * N_TI,)            int64    the box being emitted: TI_SP + 0 ... N_SPAN - 1 spans of its
+                                                      coordinates, TI_CONF_S, TI_CONF_E, TI_LAB_S, TI_LAB_E, TI_SLOW;
+                                                      a saved copy from N_TI
+      point       PT  (N_PT,)                float64  a point (x1,y1) waiting for its (x2,y2): PT_X, PT_Y, PT_SLOW,
+                                                      PT_NONFIN, PT_SP + 0 ... 2 * POINT_LEN - 1 spans
+      counts          (N_C,)                 int64    per answer: C_WRONG_ARITY, C_POINTS, C_NON_FINITE,
+                                                      C_TRUNCATED (the N_DROPPED counts of items seen but dropped),
+                                                      C_TOO_DEEP (1 when the nesting passed MAX_DEPTH)
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -34,7 +101,8 @@ from numba import njit
 # reference counting), cached on disk.
 JIT_OPTIONS = {"cache": True, "error_model": "numpy", "_nrt": False}
 
-# Reason codes (mirrored by vreward.reasons.ParseReason).
+# Reason codes: the index of each reason in vreward.reasons.PARSE_REASONS (a test checks that they agree).
+# NOT_TEXT is set in Python.
 OK = 0
 NO_OBJECTS = 1
 NOT_TEXT = 2
@@ -47,7 +115,16 @@ NON_FINITE = 8
 TRUNCATED = 9
 TOO_DEEP = 10
 
-# Key classes (the keyword table is built in vreward.parsing).
+# Slots of ``counts``: items of an answer seen but dropped, then the depth flag.
+C_WRONG_ARITY = 0  # a list of 1, 3 or more numbers (not 4), or a run of 3 or 5+ bare numbers
+C_POINTS = 1  # a two-number list
+C_NON_FINITE = 2  # a box with a nan / inf / overflowing number
+C_TRUNCATED = 3  # the item cut off by the end of a truncated generation
+N_DROPPED = 4
+C_TOO_DEEP = 4  # 1 when the nesting went past MAX_DEPTH (the answer is read no further)
+N_C = 5
+
+# Key classes.
 KEY_NONE = 0
 KEY_OTHER = 1
 KEY_BOX = 2
@@ -55,46 +132,212 @@ KEY_CONF = 3
 KEY_LABEL = 4
 KEY_CONTAINER = 5
 
-LEVEL_LIST = 1
-LEVEL_OBJECT = 2
-LEVEL_PAREN = 3
+# Level kinds (np.int64, passed to kernels: see "Compiled once" in the module docstring).
+LEVEL_NONE = np.int64(0)  # outside any bracket
+LEVEL_LIST = np.int64(1)
+LEVEL_OBJECT = np.int64(2)
+LEVEL_PAREN = np.int64(3)
 
 MAX_DEPTH = 64
+OUTSIDE = np.int64(0)  # the level outside any bracket, where runs of bare numbers are read
 
-_POW10 = np.array([10.0**k for k in range(23)])
-_INFINITY = np.frombuffer(b"infinity", np.uint8).copy()
-_NOOBJECT = np.frombuffer(b"noobject", np.uint8).copy()
-_TWO53 = 2**53
+BOX_LEN = 4  # numbers of a box
+X1 = 0
+Y1 = 1
+X2 = 2
+Y2 = 3
+POINT_LEN = 2  # numbers of a point
+N_SPAN = 2 * BOX_LEN  # (start, end) of each number of a box
+SPAN_CONF = BOX_LEN  # the confidence's row in ``spans``
+
+# Bytes.
+BYTE_TAB = ord("\t")  # TAB, LF, VT, FF, CR are whitespace
+BYTE_LF = ord("\n")
+BYTE_CR = ord("\r")
+BYTE_FS = ord("\x1c")  # the separators FS, GS, RS, US are whitespace to Python
+BYTE_US = ord("\x1f")
+BYTE_SPACE = ord(" ")
+BYTE_DQUOTE = ord('"')
+BYTE_SQUOTE = ord("'")
+BYTE_LPAREN = ord("(")
+BYTE_RPAREN = ord(")")
+BYTE_PLUS = ord("+")
+BYTE_COMMA = ord(",")
+BYTE_MINUS = ord("-")
+BYTE_DOT = ord(".")
+BYTE_0 = ord("0")
+BYTE_9 = ord("9")
+BYTE_COLON = ord(":")
+BYTE_LT = ord("<")
+BYTE_GT = ord(">")
+BYTE_UPPER_A = ord("A")
+BYTE_UPPER_Z = ord("Z")
+BYTE_LBRACKET = ord("[")
+BYTE_BACKSLASH = ord("\\")
+BYTE_RBRACKET = ord("]")
+BYTE_UNDERSCORE = ord("_")
+BYTE_LOWER_A = ord("a")
+BYTE_LOWER_E = ord("e")
+BYTE_LOWER_Z = ord("z")
+BYTE_LBRACE = ord("{")
+BYTE_PIPE = ord("|")
+BYTE_RBRACE = ord("}")
+CASE_OFFSET = BYTE_LOWER_A - BYTE_UPPER_A
+NON_ASCII = 0x80  # the first byte value of UTF-8 lead and continuation bytes
+
+
+def _utf8_code(ch: str) -> int:
+    """The UTF-8 bytes of ``ch`` read as one big-endian integer (in code point order, for one byte length)."""
+    return int.from_bytes(ch.encode(), "big")
+
+
+# The non-ASCII whitespace of str.isspace, as _utf8_code values.
+NEXT_LINE = _utf8_code("\u0085")
+NO_BREAK_SPACE = _utf8_code("\u00a0")
+OGHAM_SPACE_MARK = _utf8_code("\u1680")
+EN_QUAD = _utf8_code("\u2000")  # U+2000 ... U+200A are spaces
+HAIR_SPACE = _utf8_code("\u200a")
+LINE_SEPARATOR = _utf8_code("\u2028")
+PARAGRAPH_SEPARATOR = _utf8_code("\u2029")
+NARROW_NO_BREAK_SPACE = _utf8_code("\u202f")
+MEDIUM_MATHEMATICAL_SPACE = _utf8_code("\u205f")
+IDEOGRAPHIC_SPACE = _utf8_code("\u3000")
+
+
+def _bytes(text: str) -> np.ndarray:
+    """The UTF-8 bytes of ``text`` as a ``uint8`` array (module constants: numba freezes them into the kernels)."""
+    return np.frombuffer(text.encode(), np.uint8).copy()
+
+
+# Tags.
+_THINK_OPEN = _bytes("<think>")
+_THINK_CLOSE = _bytes("</think>")
+_ANSWER_OPEN = _bytes("<answer>")
+_ANSWER_CLOSE = _bytes("</answer>")
+
+# Keys read inside {...}, compared case-insensitively with '_', '-' and spaces dropped. Other keys whose value
+# holds boxes name the boxes' category ({"cat": [[...], ...]}).
+KEY_CLASSES: dict[int, tuple[str, ...]] = {
+    KEY_BOX: ("position", "bbox2d", "bbox", "box", "box2d", "boundingbox", "bndbox", "coordinates", "coords",
+              "coordinate", "pos", "xyxy", "rect", "region"),
+    KEY_CONF: ("confidence", "conf", "score", "prob", "probability", "confidencescore"),
+    KEY_LABEL: ("label", "category", "class", "name", "categoryname", "classname", "object", "objectname", "type",
+                "tag", "labelname", "objecttype"),
+    KEY_CONTAINER: ("objects", "detections", "results", "answer", "predictions", "items", "boxes", "bboxes",
+                    "output", "data", "result", "instances"),
+}
+# The keyword table: keywords sorted by first byte, _KW_FIRST[c]:_KW_FIRST[c + 1] are those starting with byte c
+# (one entry per byte value and an end).
+_KEYWORDS = sorted((k, c) for c, ks in KEY_CLASSES.items() for k in ks)
+_KW_BYTES = _bytes("".join(k for k, _ in _KEYWORDS))
+_KW_OFFSETS = np.cumsum([0] + [len(k) for k, _ in _KEYWORDS]).astype(np.int64)
+_KW_CLASS = np.array([c for _, c in _KEYWORDS], np.int64)
+_KW_FIRST = np.searchsorted(np.array([ord(k[0]) for k, _ in _KEYWORDS]), np.arange(256 + 1)).astype(np.int64)
+
+# Words.
+_NAN = _bytes("nan")
+_INF = _bytes("inf")
+_INFINITY = _bytes("infinity")
+_NO_OBJECT = _bytes("noobject")  # "no" and "object" may be apart: "no object", "No_Objects"
+NO_LEN = len("no")
+_NONE = _bytes("none")
+WORD_OTHER = 0  # what _nonfinite_word says
+WORD_INF = 1
+WORD_NAN = 2
+SAYS_OTHER = 0  # what _says_no_objects says
+SAYS_NO_OBJECTS = 1
+SAYS_NOTHING = 2
+
+# Special tokens <|...|>: Qwen2-VL's <|object_ref_start|> and <|object_ref_end|> are told from the others by the
+# length of their name and its letter after "object_ref_".
+SPECIAL_OPEN_LEN = len("<|")
+SPECIAL_CLOSE_LEN = len("|>")
+MAX_SPECIAL_TOKEN = 64  # bytes searched for the closing "|>"
+REF_KIND_AT = len("object_ref_")
+REF_START_LEN = len("object_ref_start")
+REF_START_KIND = ord("s")
+REF_END_LEN = len("object_ref_end")
+REF_END_KIND = ord("e")
+
+# Numbers.
+MAX_MANTISSA_DIGITS = 18  # significant digits accumulated: the int64 mantissa never overflows
+MAX_EXACT_MANTISSA = 2**53
+MAX_EXACT_POW10 = 22
+MAX_EXPONENT = 100000  # exponents are read up to this; beyond, every number over- or underflows all the same
+UNDERFLOW_MAG = -400  # a number below 10**UNDERFLOW_MAG is 0.0
+_POW10 = np.array([10.0**k for k in range(MAX_EXACT_POW10 + 1)])
+# Decimal digits of 2**1024 - 2**970, the smallest number that float() rounds to infinity (it lies halfway
+# between the largest double and 2**1024, and ties round to the even 2**1024).
+_OVERFLOW_DIGITS = _bytes(str(2**1024 - 2**970)) - BYTE_0
+OVERFLOW_MAG = len(_OVERFLOW_DIGITS)  # numbers of this magnitude (10**308 ... 10**309) may overflow
+_MAX_FINITE = 1.7976931348623157e308
+
+# Scratch columns (see the table in the module docstring).
+LI_KIND = 0
+LI_KEY_S = 1
+LI_KEY_E = 2
+LI_KEYC = 3
+LI_N = 4
+LI_PURE = 5
+LI_SLOW = 6
+LI_NONFIN = 7
+LI_NCHILD = 8
+LI_SP = 9  # N_SPAN columns
+LI_OB_HAS = 17
+LI_OB_SLOW = 18
+LI_OB_KLAB_S = 19
+LI_OB_KLAB_E = 20
+LI_OB_CONF_S = 21
+LI_OB_CONF_E = 22
+LI_OB_CONF_SLOW = 23
+LI_OB_LAB_S = 24
+LI_OB_LAB_E = 25
+LI_OB_SP = 26  # N_SPAN columns
+N_LI = 34
+LF_V = 0  # BOX_LEN columns
+LF_OB = 4  # BOX_LEN columns
+LF_OB_CONF = 8
+N_LF = 9
+TF_CONF = BOX_LEN  # after the coordinates X1 ... Y2
+N_TF = BOX_LEN + 1
+TI_SP = 0  # N_SPAN columns
+TI_CONF_S = 8
+TI_CONF_E = 9
+TI_LAB_S = 10
+TI_LAB_E = 11
+TI_SLOW = 12
+N_TI = 13
+PT_X = 0
+PT_Y = 1
+PT_SLOW = 2
+PT_NONFIN = 3
+PT_SP = 4  # 2 * POINT_LEN columns
+N_PT = 8
 
 
 @njit(**JIT_OPTIONS)
 def _is_space(c):
-    return c == 32 or (9 <= c <= 13) or (28 <= c <= 31)
+    return c == BYTE_SPACE or (BYTE_TAB <= c <= BYTE_CR) or (BYTE_FS <= c <= BYTE_US)
 
 
 @njit(**JIT_OPTIONS)
 def _space_len(buf, i, end):
     """Byte length of the Unicode whitespace character (Python's ``str.isspace``) at ``i``, or 0."""
     c = buf[i]
-    if c < 128:
+    if c < NON_ASCII:
         return 1 if _is_space(c) else 0
-    if c == 0xC2 and i + 1 < end:
-        d = buf[i + 1]
-        return 2 if (d == 0x85 or d == 0xA0) else 0
+    if i + 1 >= end:
+        return 0
+    two = (np.int64(c) << 8) | buf[i + 1]
+    if two == NEXT_LINE or two == NO_BREAK_SPACE:
+        return 2
     if i + 2 >= end:
         return 0
-    d = buf[i + 1]
-    e = buf[i + 2]
-    if c == 0xE1:
-        return 3 if (d == 0x9A and e == 0x80) else 0
-    if c == 0xE2:
-        if d == 0x80 and (0x80 <= e <= 0x8A or e == 0xA8 or e == 0xA9 or e == 0xAF):
-            return 3
-        if d == 0x81 and e == 0x9F:
-            return 3
-        return 0
-    if c == 0xE3:
-        return 3 if (d == 0x80 and e == 0x80) else 0
+    three = (two << 8) | buf[i + 2]
+    if (three == OGHAM_SPACE_MARK or EN_QUAD <= three <= HAIR_SPACE or three == LINE_SEPARATOR
+            or three == PARAGRAPH_SEPARATOR or three == NARROW_NO_BREAK_SPACE or three == MEDIUM_MATHEMATICAL_SPACE
+            or three == IDEOGRAPHIC_SPACE):
+        return 3
     return 0
 
 
@@ -129,70 +372,68 @@ def _find(buf, i, end, pat):
 
 
 @njit(**JIT_OPTIONS)
-def format_ok(buf, s, e, think_open, think_close, answer_open, answer_close):
+def _format_ok(buf, s, e):
     """``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)`` on bytes."""
-    if not _starts_with(buf, s, e, think_open):
+    if not _starts_with(buf, s, e, _THINK_OPEN):
         return False
-    tail = e - answer_close.shape[0]
-    if tail < s or not _starts_with(buf, tail, e, answer_close):
+    tail = e - _ANSWER_CLOSE.shape[0]
+    if tail < s or not _starts_with(buf, tail, e, _ANSWER_CLOSE):
         return False
-    i = s + think_open.shape[0]
+    i = s + _THINK_OPEN.shape[0]
     while True:
-        i = _find(buf, i, e, think_close)
+        i = _find(buf, i, e, _THINK_CLOSE)
         if i < 0:
             return False
-        j = i + think_close.shape[0]
+        j = i + _THINK_CLOSE.shape[0]
         while j < e:
             w = _space_len(buf, j, e)
             if w == 0:
                 break
             j += w
-        if _starts_with(buf, j, e, answer_open) and j + answer_open.shape[0] <= tail:
+        if _starts_with(buf, j, e, _ANSWER_OPEN) and j + _ANSWER_OPEN.shape[0] <= tail:
             return True
         i += 1
 
 
 @njit(**JIT_OPTIONS)
 def _lower(c):
-    if 65 <= c <= 90:
-        return c + 32
+    if BYTE_UPPER_A <= c <= BYTE_UPPER_Z:
+        return c + CASE_OFFSET
     return c
 
 
 @njit(**JIT_OPTIONS)
-def _key_class(buf, ks, ke, kw_bytes, kw_offsets, kw_class, kw_first):
-    """Class of the key ``buf[ks:ke]``: compared ASCII-case-insensitively with '_', '-' and spaces dropped.
+def _is_key_filler(c):
+    """The bytes keys are compared without: '_', '-' and spaces."""
+    return c == BYTE_UNDERSCORE or c == BYTE_MINUS or c == BYTE_SPACE
 
-    Keywords are sorted by first letter; ``kw_first[c]:kw_first[c + 1]`` are those starting with byte ``c``.
-    """
+
+@njit(**JIT_OPTIONS)
+def _key_class(buf, ks, ke):
+    """Class of the key ``buf[ks:ke]`` in :data:`KEY_CLASSES` (KEY_OTHER when none): compared
+    ASCII-case-insensitively with '_', '-' and spaces dropped."""
     f = ks
-    while f < ke and (buf[f] == 95 or buf[f] == 45 or buf[f] == 32):
+    while f < ke and _is_key_filler(buf[f]):
         f += 1
     if f == ke:
         return KEY_OTHER
     c = _lower(buf[f])
-    for k in range(kw_first[c], kw_first[c + 1]):
-        a = kw_offsets[k]
-        b = kw_offsets[k + 1]
+    for k in range(_KW_FIRST[c], _KW_FIRST[c + 1]):
+        a = _KW_OFFSETS[k]
+        b = _KW_OFFSETS[k + 1]
         i = ks
         while True:
-            while i < ke and (buf[i] == 95 or buf[i] == 45 or buf[i] == 32):
+            while i < ke and _is_key_filler(buf[i]):
                 i += 1
             if i == ke or a == b:
                 break
-            if _lower(buf[i]) != kw_bytes[a]:
+            if _lower(buf[i]) != _KW_BYTES[a]:
                 break
             i += 1
             a += 1
         if i == ke and a == b:
-            return kw_class[k]
+            return _KW_CLASS[k]
     return KEY_OTHER
-
-
-# Decimal digits of 2**1024 - 2**970, the smallest number that float() rounds to infinity (it lies halfway
-# between the largest double and 2**1024, and ties round to the even 2**1024).
-_OVERFLOW_DIGITS = np.frombuffer(str(2**1024 - 2**970).encode(), np.uint8) - 48
-_MAX_FINITE = 1.7976931348623157e308
 
 
 @njit(**JIT_OPTIONS)
@@ -208,9 +449,9 @@ def _overflows(buf, i, j, exp):
     started = False
     for k in range(i, j):
         c = buf[k]
-        if c == 46:
+        if c == BYTE_DOT:
             seen_dot = True
-        elif not started and c == 48:
+        elif not started and c == BYTE_0:
             if seen_dot:
                 point -= 1
         else:
@@ -226,10 +467,10 @@ def _overflows(buf, i, j, exp):
     started = False
     for k in range(i, j):
         c = buf[k]
-        if c == 46 or (not started and c == 48):
+        if c == BYTE_DOT or (not started and c == BYTE_0):
             continue
         started = True
-        d = c - 48
+        d = c - BYTE_0
         if n < nd:
             if d != _OVERFLOW_DIGITS[n]:
                 return d > _OVERFLOW_DIGITS[n]
@@ -253,8 +494,8 @@ def _parse_number(buf, i, end):
     """
     j = i
     neg = False
-    if j < end and (buf[j] == 45 or buf[j] == 43):
-        neg = buf[j] == 45
+    if j < end and (buf[j] == BYTE_MINUS or buf[j] == BYTE_PLUS):
+        neg = buf[j] == BYTE_MINUS
         j += 1
     ds = j  # start of the digits
     mant = 0
@@ -262,28 +503,27 @@ def _parse_number(buf, i, end):
     exact = True
     exp10 = 0
     seen = False
-    # at most 18 significant digits are accumulated, so the int64 mantissa never overflows
-    while j < end and 48 <= buf[j] <= 57:
+    while j < end and BYTE_0 <= buf[j] <= BYTE_9:
         seen = True
-        if mant == 0 and buf[j] == 48:
+        if mant == 0 and buf[j] == BYTE_0:
             j += 1
             continue
-        if ndig < 18:
-            mant = mant * 10 + (buf[j] - 48)
+        if ndig < MAX_MANTISSA_DIGITS:
+            mant = mant * 10 + (buf[j] - BYTE_0)
             ndig += 1
         else:
             exact = False
             exp10 += 1
         j += 1
-    if j < end and buf[j] == 46:
+    if j < end and buf[j] == BYTE_DOT:
         k = j + 1
         frac_seen = False
-        while k < end and 48 <= buf[k] <= 57:
+        while k < end and BYTE_0 <= buf[k] <= BYTE_9:
             frac_seen = True
-            if mant == 0 and buf[k] == 48:
+            if mant == 0 and buf[k] == BYTE_0:
                 exp10 -= 1
-            elif ndig < 18:
-                mant = mant * 10 + (buf[k] - 48)
+            elif ndig < MAX_MANTISSA_DIGITS:
+                mant = mant * 10 + (buf[k] - BYTE_0)
                 ndig += 1
                 exp10 -= 1
             else:
@@ -296,16 +536,16 @@ def _parse_number(buf, i, end):
         return i, 0.0, True, False
     de = j  # end of the digits
     ev = 0
-    if j < end and (buf[j] == 101 or buf[j] == 69):
+    if j < end and _lower(buf[j]) == BYTE_LOWER_E:
         k = j + 1
         eneg = False
-        if k < end and (buf[k] == 45 or buf[k] == 43):
-            eneg = buf[k] == 45
+        if k < end and (buf[k] == BYTE_MINUS or buf[k] == BYTE_PLUS):
+            eneg = buf[k] == BYTE_MINUS
             k += 1
-        if k < end and 48 <= buf[k] <= 57:
-            while k < end and 48 <= buf[k] <= 57:
-                if ev < 100000:
-                    ev = ev * 10 + (buf[k] - 48)
+        if k < end and BYTE_0 <= buf[k] <= BYTE_9:
+            while k < end and BYTE_0 <= buf[k] <= BYTE_9:
+                if ev < MAX_EXPONENT:
+                    ev = ev * 10 + (buf[k] - BYTE_0)
                 k += 1
             if eneg:
                 ev = -ev
@@ -313,7 +553,7 @@ def _parse_number(buf, i, end):
             j = k
     if mant == 0:
         value = 0.0
-    elif exact and mant <= _TWO53 and -22 <= exp10 <= 22:
+    elif exact and mant <= MAX_EXACT_MANTISSA and -MAX_EXACT_POW10 <= exp10 <= MAX_EXACT_POW10:
         if exp10 >= 0:
             value = float(mant) * _POW10[exp10]
         else:
@@ -321,11 +561,11 @@ def _parse_number(buf, i, end):
     else:
         exact = False
         mag = ndig + exp10  # 10**(mag-1) <= |value| < 10**mag
-        if mag > 309:
+        if mag > OVERFLOW_MAG:
             value = np.inf
-        elif mag == 309:
+        elif mag == OVERFLOW_MAG:
             value = np.inf if _overflows(buf, ds, de, ev) else _MAX_FINITE
-        elif mag < -400:
+        elif mag < UNDERFLOW_MAG:
             value = 0.0
         else:
             value = float(mant) * 10.0**exp10
@@ -339,7 +579,8 @@ def _word_end(buf, i, end):
     j = i
     while j < end:
         c = buf[j]
-        if (65 <= c <= 90) or (97 <= c <= 122) or (48 <= c <= 57) or c == 95:
+        if ((BYTE_UPPER_A <= c <= BYTE_UPPER_Z) or (BYTE_LOWER_A <= c <= BYTE_LOWER_Z) or (BYTE_0 <= c <= BYTE_9)
+                or c == BYTE_UNDERSCORE):
             j += 1
         else:
             break
@@ -347,23 +588,24 @@ def _word_end(buf, i, end):
 
 
 @njit(**JIT_OPTIONS)
+def _equals_lower(buf, i, j, word):
+    """``buf[i:j]``, ASCII-lowercased, is ``word``."""
+    if j - i != word.shape[0]:
+        return False
+    for k in range(word.shape[0]):
+        if _lower(buf[i + k]) != word[k]:
+            return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
 def _nonfinite_word(buf, i, j):
-    """+1 / -1 / nan code for the words nan, inf, infinity (any case); 0 otherwise."""
-    n = j - i
-    if n == 3:
-        a = _lower(buf[i])
-        b = _lower(buf[i + 1])
-        c = _lower(buf[i + 2])
-        if a == 110 and b == 97 and c == 110:
-            return 2
-        if a == 105 and b == 110 and c == 102:
-            return 1
-    if n == 8:
-        for k in range(8):
-            if _lower(buf[i + k]) != _INFINITY[k]:
-                return 0
-        return 1
-    return 0
+    """WORD_NAN / WORD_INF for the words nan / inf, infinity (any case); WORD_OTHER otherwise."""
+    if _equals_lower(buf, i, j, _NAN):
+        return WORD_NAN
+    if _equals_lower(buf, i, j, _INF) or _equals_lower(buf, i, j, _INFINITY):
+        return WORD_INF
+    return WORD_OTHER
 
 
 @njit(**JIT_OPTIONS)
@@ -386,7 +628,7 @@ def _string_end(buf, i, end, q):
     j = i + 1
     while j < end:
         c = buf[j]
-        if c == 92:
+        if c == BYTE_BACKSLASH:
             j += 2
             continue
         if c == q:
@@ -394,9 +636,10 @@ def _string_end(buf, i, end, q):
             if k >= end:
                 return j
             d = buf[k]
-            if d == 58 or d == 44 or d == 125 or d == 93 or d == 41 or d == 92:
+            if (d == BYTE_COLON or d == BYTE_COMMA or d == BYTE_RBRACE or d == BYTE_RBRACKET or d == BYTE_RPAREN
+                    or d == BYTE_BACKSLASH):
                 return j
-            if (d == 34 or d == 39) and k > j + 1:
+            if (d == BYTE_DQUOTE or d == BYTE_SQUOTE) and k > j + 1:
                 return j
         j += 1
     return end
@@ -404,8 +647,8 @@ def _string_end(buf, i, end, q):
 
 @njit(**JIT_OPTIONS)
 def _says_no_objects(buf, s, e):
-    """1 when the text says there is nothing to detect ('no object(s)' in any case, or just 'none'),
-    2 when it holds no letter, digit or dot at all (``[]``, ``{}``), else 0."""
+    """SAYS_NO_OBJECTS when the text says there is nothing to detect ('no object(s)' in any case, or just 'none'),
+    SAYS_NOTHING when it holds no letter, digit or dot at all (``[]``, ``{}``), else SAYS_OTHER."""
     n_letters = 0
     l0 = 0
     l1 = 0
@@ -414,17 +657,17 @@ def _says_no_objects(buf, s, e):
     i = s
     while i < e:
         c = _lower(buf[i])
-        if c == 110 and i + 1 < e and _lower(buf[i + 1]) == 111:
-            j = i + 2
-            while j < e and (buf[j] == 32 or buf[j] == 95 or buf[j] == 45):
+        if c == _NO_OBJECT[0] and i + 1 < e and _lower(buf[i + 1]) == _NO_OBJECT[1]:
+            j = i + NO_LEN
+            while j < e and _is_key_filler(buf[j]):
                 j += 1
-            k = 2
-            while k < 8 and j < e and _lower(buf[j]) == _NOOBJECT[k]:
+            k = NO_LEN
+            while k < _NO_OBJECT.shape[0] and j < e and _lower(buf[j]) == _NO_OBJECT[k]:
                 j += 1
                 k += 1
-            if k == 8:
-                return 1
-        if (97 <= c <= 122) or (48 <= c <= 57) or c >= 128 or c == 46:
+            if k == _NO_OBJECT.shape[0]:
+                return SAYS_NO_OBJECTS
+        if (BYTE_LOWER_A <= c <= BYTE_LOWER_Z) or (BYTE_0 <= c <= BYTE_9) or c >= NON_ASCII or c == BYTE_DOT:
             if n_letters == 0:
                 l0 = c
             elif n_letters == 1:
@@ -436,23 +679,24 @@ def _says_no_objects(buf, s, e):
             n_letters += 1
         i += 1
     if n_letters == 0:
-        return 2
-    if n_letters == 4 and l0 == 110 and l1 == 111 and l2 == 110 and l3 == 101:
-        return 1
-    return 0
+        return SAYS_NOTHING
+    if (n_letters == _NONE.shape[0] and l0 == _NONE[0] and l1 == _NONE[1] and l2 == _NONE[2]
+            and l3 == _NONE[3]):
+        return SAYS_NO_OBJECTS
+    return SAYS_OTHER
 
 
 @njit(**JIT_OPTIONS)
 def _has_bracket(buf, s, e):
     for i in range(s, e):
         c = buf[i]
-        if c == 91 or c == 123:
+        if c == BYTE_LBRACKET or c == BYTE_LBRACE:
             return True
     return False
 
 
 @njit(**JIT_OPTIONS)
-def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open, answer_close):
+def _answer_region(buf, s, e, require_tag):
     """Select the answer text of one completion.
 
     Answer blocks are searched after the first ``</think>`` (the whole text when there is none). The last
@@ -461,20 +705,20 @@ def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
     after ``</think>`` counts (the whole text without ``</think>``, but nothing when a ``<think>`` was never
     closed: that text is all reasoning). Returns (start, end, closed, found).
     """
-    t = _find(buf, s, e, think_close)
-    base = s if t < 0 else t + think_close.shape[0]
+    t = _find(buf, s, e, _THINK_CLOSE)
+    base = s if t < 0 else t + _THINK_CLOSE.shape[0]
     best_s = -1
     best_e = -1
     open_s = -1
-    q = -2  # cached position of the next </answer>; -1 once none is left
+    q = -2  # cached position of the next </answer>, -1 once none is left; -2: not searched yet
     i = base
     while True:
-        p = _find(buf, i, e, answer_open)
+        p = _find(buf, i, e, _ANSWER_OPEN)
         if p < 0:
             break
-        cs = p + answer_open.shape[0]
+        cs = p + _ANSWER_OPEN.shape[0]
         if q != -1 and q < cs:
-            q = _find(buf, cs, e, answer_close)
+            q = _find(buf, cs, e, _ANSWER_CLOSE)
         if q >= 0:
             best_s = cs
             best_e = q
@@ -487,141 +731,109 @@ def _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
         return open_s, e, False, True
     if require_tag:
         return 0, 0, False, False
-    if t < 0 and _find(buf, s, e, think_open) >= 0:
+    if t < 0 and _find(buf, s, e, _THINK_OPEN) >= 0:
         return e, e, False, True
     return base, e, True, True
 
 
-# Per-level scratch columns: integers (LI) and floats (LF).
-I_KIND = 0
-I_KEY_S = 1
-I_KEY_E = 2
-I_KEYC = 3
-I_N = 4
-I_PURE = 5
-I_SLOW = 6
-I_NONFIN = 7
-I_NCHILD = 8
-I_SP = 9  # 8 columns: start/end of the 4 numbers
-I_OB_HAS = 17
-I_OB_SLOW = 18
-I_OB_KLAB_S = 19
-I_OB_KLAB_E = 20
-I_OB_CONF_S = 21
-I_OB_CONF_E = 22
-I_OB_CONF_SLOW = 23
-I_OB_LAB_S = 24
-I_OB_LAB_E = 25
-I_OB_SP = 26  # 8 columns
-N_I = 34
-F_V = 0  # 4 columns: the first 4 numbers of a list
-F_OB = 4  # 4 columns: the pending box of an object
-F_OB_CONF = 8
-N_F = 9
-
-# Box staging (TI): 8 coordinate spans, confidence span, label span, slow flag.
-T_CONF_S = 8
-T_CONF_E = 9
-T_LAB_S = 10
-T_LAB_E = 11
-T_SLOW = 12
-N_T = 13
-
-
 @njit(**JIT_OPTIONS)
 def _reset_level(LI, LF, d, kind):
-    for t in range(N_I):
+    for t in range(N_LI):
         LI[d, t] = -1
-    LI[d, I_KIND] = kind
-    LI[d, I_KEYC] = KEY_NONE
-    LI[d, I_N] = 0
-    LI[d, I_PURE] = 1
-    LI[d, I_SLOW] = 0
-    LI[d, I_NONFIN] = 0
-    LI[d, I_NCHILD] = 0
-    LI[d, I_OB_HAS] = 0
-    LI[d, I_OB_SLOW] = 0
-    LI[d, I_OB_CONF_SLOW] = 0
-    LF[d, F_OB_CONF] = np.nan
+    LI[d, LI_KIND] = kind
+    LI[d, LI_KEYC] = KEY_NONE
+    LI[d, LI_N] = 0
+    LI[d, LI_PURE] = 1
+    LI[d, LI_SLOW] = 0
+    LI[d, LI_NONFIN] = 0
+    LI[d, LI_NCHILD] = 0
+    LI[d, LI_OB_HAS] = 0
+    LI[d, LI_OB_SLOW] = 0
+    LI[d, LI_OB_CONF_SLOW] = 0
+    LF[d, LF_OB_CONF] = np.nan
 
 
 @njit(**JIT_OPTIONS)
 def _add_number(LI, LF, d, v, i, j, exact):
-    k = LI[d, I_N]
-    if k < 4:
-        LF[d, F_V + k] = v
-        LI[d, I_SP + 2 * k] = i
-        LI[d, I_SP + 2 * k + 1] = j
+    k = LI[d, LI_N]
+    if k < BOX_LEN:
+        LF[d, LF_V + k] = v
+        LI[d, LI_SP + 2 * k] = i
+        LI[d, LI_SP + 2 * k + 1] = j
     if not exact:
-        LI[d, I_SLOW] = 1
+        LI[d, LI_SLOW] = 1
     if not np.isfinite(v):
-        LI[d, I_NONFIN] = 1
-    LI[d, I_N] = k + 1
+        LI[d, LI_NONFIN] = 1
+    LI[d, LI_N] = k + 1
 
 
 @njit(**JIT_OPTIONS)
-def _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI):
-    """Write the staged box (TF: 4 coordinates + confidence, TI: spans, label, slow) at row ``nb``."""
+def _emit(found, nb, TF, TI):
+    """Write the staged box (TF: coordinates + confidence, TI: spans, label, slow) at row ``nb`` of ``found``
+    (ScanBoxes); past its capacity the box is only counted."""
+    boxes, conf, lab_s, lab_e, spans, slow = found
     if nb < boxes.shape[0]:
-        for t in range(4):
+        for t in range(BOX_LEN):
             boxes[nb, t] = TF[t]
-            spans[nb, t, 0] = TI[2 * t]
-            spans[nb, t, 1] = TI[2 * t + 1]
-        conf[nb] = TF[4]
-        spans[nb, 4, 0] = TI[T_CONF_S]
-        spans[nb, 4, 1] = TI[T_CONF_E]
-        lab_s[nb] = TI[T_LAB_S]
-        lab_e[nb] = TI[T_LAB_E]
-        slow[nb] = TI[T_SLOW] != 0
+            spans[nb, t, 0] = TI[TI_SP + 2 * t]
+            spans[nb, t, 1] = TI[TI_SP + 2 * t + 1]
+        conf[nb] = TF[TF_CONF]
+        spans[nb, SPAN_CONF, 0] = TI[TI_CONF_S]
+        spans[nb, SPAN_CONF, 1] = TI[TI_CONF_E]
+        lab_s[nb] = TI[TI_LAB_S]
+        lab_e[nb] = TI[TI_LAB_E]
+        slow[nb] = TI[TI_SLOW] != 0
     return nb + 1
 
 
 @njit(**JIT_OPTIONS)
 def _stage_list(LI, LF, d, TF, TI):
-    for t in range(4):
-        TF[t] = LF[d, F_V + t]
-    for t in range(8):
-        TI[t] = LI[d, I_SP + t]
-    TF[4] = np.nan
-    TI[T_CONF_S] = -1
-    TI[T_CONF_E] = -1
-    TI[T_LAB_S] = -1
-    TI[T_LAB_E] = -1
-    TI[T_SLOW] = LI[d, I_SLOW]
+    """Stage the box of the list at level ``d`` (its first numbers), without confidence or label."""
+    for t in range(BOX_LEN):
+        TF[t] = LF[d, LF_V + t]
+    for t in range(N_SPAN):
+        TI[TI_SP + t] = LI[d, LI_SP + t]
+    TF[TF_CONF] = np.nan
+    TI[TI_CONF_S] = -1
+    TI[TI_CONF_E] = -1
+    TI[TI_LAB_S] = -1
+    TI[TI_LAB_E] = -1
+    TI[TI_SLOW] = LI[d, LI_SLOW]
 
 
 @njit(**JIT_OPTIONS)
 def _stage_object(LI, LF, d, TF, TI):
-    for t in range(4):
-        TF[t] = LF[d, F_OB + t]
-    for t in range(8):
-        TI[t] = LI[d, I_OB_SP + t]
-    TF[4] = LF[d, F_OB_CONF]
-    TI[T_CONF_S] = LI[d, I_OB_CONF_S]
-    TI[T_CONF_E] = LI[d, I_OB_CONF_E]
-    TI[T_SLOW] = 1 if (LI[d, I_OB_SLOW] != 0 or LI[d, I_OB_CONF_SLOW] != 0) else 0
-    if LI[d, I_OB_LAB_S] >= 0:
-        TI[T_LAB_S] = LI[d, I_OB_LAB_S]
-        TI[T_LAB_E] = LI[d, I_OB_LAB_E]
+    """Stage the pending box of the object at level ``d``, with the object's confidence and label."""
+    for t in range(BOX_LEN):
+        TF[t] = LF[d, LF_OB + t]
+    for t in range(N_SPAN):
+        TI[TI_SP + t] = LI[d, LI_OB_SP + t]
+    TF[TF_CONF] = LF[d, LF_OB_CONF]
+    TI[TI_CONF_S] = LI[d, LI_OB_CONF_S]
+    TI[TI_CONF_E] = LI[d, LI_OB_CONF_E]
+    TI[TI_SLOW] = 1 if (LI[d, LI_OB_SLOW] != 0 or LI[d, LI_OB_CONF_SLOW] != 0) else 0
+    if LI[d, LI_OB_LAB_S] >= 0:
+        TI[TI_LAB_S] = LI[d, LI_OB_LAB_S]
+        TI[TI_LAB_E] = LI[d, LI_OB_LAB_E]
     else:
-        TI[T_LAB_S] = LI[d, I_OB_KLAB_S]
-        TI[T_LAB_E] = LI[d, I_OB_KLAB_E]
+        TI[TI_LAB_S] = LI[d, LI_OB_KLAB_S]
+        TI[TI_LAB_E] = LI[d, LI_OB_KLAB_E]
 
 
 @njit(**JIT_OPTIONS)
 def _label_from_keys(LI, d, TI, ref_s, ref_e):
     """Label for a box without one: the nearest enclosing key naming a category, else a Qwen2-VL
     ``<|object_ref_start|>...<|object_ref_end|>`` reference."""
-    if TI[T_LAB_S] >= 0:
+    if TI[TI_LAB_S] >= 0:
         return
-    while d >= 0:
-        if LI[d, I_KEYC] == KEY_OTHER:
-            TI[T_LAB_S] = LI[d, I_KEY_S]
-            TI[T_LAB_E] = LI[d, I_KEY_E]
+    while d >= OUTSIDE:
+        if LI[d, LI_KEYC] == KEY_OTHER:
+            TI[TI_LAB_S] = LI[d, LI_KEY_S]
+            TI[TI_LAB_E] = LI[d, LI_KEY_E]
             return
         d -= 1
-    TI[T_LAB_S] = ref_s
-    TI[T_LAB_E] = ref_e
+    TI[TI_LAB_S] = ref_s
+    TI[TI_LAB_E] = ref_e
 
 
 @njit(**JIT_OPTIONS)
@@ -632,36 +844,37 @@ def _box_owner(LI, d):
     list wrappers (``'Position': [[x1, y1, x2, y2]]``) only when the key names a box field.
     """
     p = d - 1
-    if p < 1:
+    if p <= OUTSIDE:
         return -1
-    if LI[p, I_KIND] == LEVEL_OBJECT:
-        return p if LI[p, I_KEYC] != KEY_CONTAINER else -1
-    while p >= 1 and LI[p, I_KIND] == LEVEL_LIST and LI[p, I_N] == 0 and LI[p, I_NCHILD] == 1:
+    if LI[p, LI_KIND] == LEVEL_OBJECT:
+        return p if LI[p, LI_KEYC] != KEY_CONTAINER else -1
+    while p > OUTSIDE and LI[p, LI_KIND] == LEVEL_LIST and LI[p, LI_N] == 0 and LI[p, LI_NCHILD] == 1:
         p -= 1
-    if p >= 1 and LI[p, I_KIND] == LEVEL_OBJECT and LI[p, I_KEYC] == KEY_BOX:
+    if p > OUTSIDE and LI[p, LI_KIND] == LEVEL_OBJECT and LI[p, LI_KEYC] == KEY_BOX:
         return p
     return -1
 
 
 @njit(**JIT_OPTIONS)
-def _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI, ref_s, ref_e):
+def _flush_run0(scratch, closed, found, nb, ref_s, ref_e):
     """End the current run of bare numbers outside any bracket: four of them are a box."""
-    n = LI[0, I_N]
-    if LI[0, I_PURE] != 0 and n == 4:
-        if LI[0, I_NONFIN] != 0:
-            counts[2] += 1
+    LI, LF, TF, TI, _, counts = scratch
+    n = LI[OUTSIDE, LI_N]
+    if LI[OUTSIDE, LI_PURE] != 0 and n == BOX_LEN:
+        if LI[OUTSIDE, LI_NONFIN] != 0:
+            counts[C_NON_FINITE] += 1
         elif not closed:
-            counts[3] += 1
+            counts[C_TRUNCATED] += 1
         else:
-            _stage_list(LI, LF, 0, TF, TI)
-            _label_from_keys(LI, 0, TI, ref_s, ref_e)
-            nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
-    elif LI[0, I_PURE] != 0 and n >= 3:
-        counts[0] += 1
-    LI[0, I_N] = 0
-    LI[0, I_PURE] = 1
-    LI[0, I_SLOW] = 0
-    LI[0, I_NONFIN] = 0
+            _stage_list(LI, LF, OUTSIDE, TF, TI)
+            _label_from_keys(LI, OUTSIDE, TI, ref_s, ref_e)
+            nb = _emit(found, nb, TF, TI)
+    elif LI[OUTSIDE, LI_PURE] != 0 and n > POINT_LEN:
+        counts[C_WRONG_ARITY] += 1
+    LI[OUTSIDE, LI_N] = 0
+    LI[OUTSIDE, LI_PURE] = 1
+    LI[OUTSIDE, LI_SLOW] = 0
+    LI[OUTSIDE, LI_NONFIN] = 0
     return nb
 
 
@@ -669,366 +882,418 @@ def _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, 
 def _set_conf(LI, LF, d, v, a, b, exact):
     """Record the confidence of the object at level ``d``; a non-finite one counts as none."""
     if np.isfinite(v):
-        LF[d, F_OB_CONF] = v
-        LI[d, I_OB_CONF_S] = a
-        LI[d, I_OB_CONF_E] = b
-        LI[d, I_OB_CONF_SLOW] = 0 if exact else 1
+        LF[d, LF_OB_CONF] = v
+        LI[d, LI_OB_CONF_S] = a
+        LI[d, LI_OB_CONF_E] = b
+        LI[d, LI_OB_CONF_SLOW] = 0 if exact else 1
     else:
-        LF[d, F_OB_CONF] = np.nan
-        LI[d, I_OB_CONF_S] = -1
-        LI[d, I_OB_CONF_E] = -1
-        LI[d, I_OB_CONF_SLOW] = 0
+        LF[d, LF_OB_CONF] = np.nan
+        LI[d, LI_OB_CONF_S] = -1
+        LI[d, LI_OB_CONF_E] = -1
+        LI[d, LI_OB_CONF_SLOW] = 0
 
 
 @njit(**JIT_OPTIONS)
-def _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e):
+def _emit_pending(LI, LF, d, TF, TI, found, nb, ref_s, ref_e):
     """Emit the box waiting in the object at level ``d`` now (with the confidence and label seen so far)."""
     _stage_object(LI, LF, d, TF, TI)
     _label_from_keys(LI, d - 1, TI, ref_s, ref_e)
-    nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
-    LI[d, I_OB_HAS] = 0
-    LI[d, I_OB_KLAB_S] = -1
-    LI[d, I_OB_KLAB_E] = -1
+    nb = _emit(found, nb, TF, TI)
+    LI[d, LI_OB_HAS] = 0
+    LI[d, LI_OB_KLAB_S] = -1
+    LI[d, LI_OB_KLAB_E] = -1
     return nb
 
 
 @njit(**JIT_OPTIONS)
-def _set_key(LI, LF, d, ks, ke, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e):
+def _set_key(LI, LF, d, ks, ke, keyc, TF, TI, found, nb, ref_s, ref_e):
     """A key ``buf[ks:ke]`` of class ``keyc`` opens a value at level ``d``. A new category key in an object
     holding a box under the previous category ({"cat": [...], "dog": ...}) completes that box first."""
-    if keyc == KEY_OTHER and LI[d, I_KIND] == LEVEL_OBJECT and LI[d, I_OB_HAS] != 0 and (
-            LI[d, I_OB_KLAB_S] >= 0):
-        nb = _emit_pending(LI, LF, d, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
-    LI[d, I_KEY_S] = ks
-    LI[d, I_KEY_E] = ke
-    LI[d, I_KEYC] = keyc
+    if keyc == KEY_OTHER and LI[d, LI_KIND] == LEVEL_OBJECT and LI[d, LI_OB_HAS] != 0 and (
+            LI[d, LI_OB_KLAB_S] >= 0):
+        nb = _emit_pending(LI, LF, d, TF, TI, found, nb, ref_s, ref_e)
+    LI[d, LI_KEY_S] = ks
+    LI[d, LI_KEY_E] = ke
+    LI[d, LI_KEYC] = keyc
     return nb
 
 
 @njit(**JIT_OPTIONS)
-def _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                  ref_s, ref_e):
+def _close_levels(d, top, pt_pending, scratch, found, nb, ref_s, ref_e):
     """Close the levels ``top`` down to ``d`` (a closer, or the end of a closed answer).
 
     Returns (nb, pt_pending)."""
+    LI, LF, TF, TI, PT, counts = scratch
     while top >= d:
-        kind = LI[top, I_KIND]
+        kind = LI[top, LI_KIND]
         staged = False
         if kind == LEVEL_OBJECT:
-            if LI[top, I_OB_HAS] != 0:
+            if LI[top, LI_OB_HAS] != 0:
                 _stage_object(LI, LF, top, TF, TI)
                 staged = True
-        elif LI[top, I_PURE] != 0 and LI[top, I_N] > 0:
-            n = LI[top, I_N]
-            if n == 4:
-                if LI[top, I_NONFIN] != 0:
-                    counts[2] += 1
+        elif LI[top, LI_PURE] != 0 and LI[top, LI_N] > 0:
+            n = LI[top, LI_N]
+            if n == BOX_LEN:
+                if LI[top, LI_NONFIN] != 0:
+                    counts[C_NON_FINITE] += 1
                 else:
                     _stage_list(LI, LF, top, TF, TI)
                     staged = True
-            elif n == 2 and kind == LEVEL_PAREN:
+            elif n == POINT_LEN and kind == LEVEL_PAREN:
                 if pt_pending:
                     pt_pending = False
-                    if LI[top, I_NONFIN] != 0 or PT[5] != 0:
-                        counts[2] += 1
+                    if LI[top, LI_NONFIN] != 0 or PT[PT_NONFIN] != 0:
+                        counts[C_NON_FINITE] += 1
                     else:
+                        # the box is the waiting point (x1, y1) and this one, (x2, y2)
                         _stage_list(LI, LF, top, TF, TI)
-                        TF[2] = TF[0]
-                        TF[3] = TF[1]
-                        for t in range(4):
-                            TI[4 + t] = TI[t]
-                        TF[0] = PT[0]
-                        TF[1] = PT[1]
-                        for t in range(4):
-                            TI[t] = np.int64(PT[6 + t])
-                        if PT[4] != 0:
-                            TI[T_SLOW] = 1
+                        TF[X2] = TF[X1]
+                        TF[Y2] = TF[Y1]
+                        for t in range(2 * POINT_LEN):
+                            TI[TI_SP + 2 * X2 + t] = TI[TI_SP + t]
+                        TF[X1] = PT[PT_X]
+                        TF[Y1] = PT[PT_Y]
+                        for t in range(2 * POINT_LEN):
+                            TI[TI_SP + t] = np.int64(PT[PT_SP + t])
+                        if PT[PT_SLOW] != 0:
+                            TI[TI_SLOW] = 1
                         staged = True
                 else:
                     pt_pending = True
-                    PT[0] = LF[top, F_V]
-                    PT[1] = LF[top, F_V + 1]
-                    PT[4] = LI[top, I_SLOW]
-                    PT[5] = LI[top, I_NONFIN]
-                    for t in range(4):
-                        PT[6 + t] = LI[top, I_SP + t]
-            elif n == 2:
-                counts[1] += 1
+                    PT[PT_X] = LF[top, LF_V + X1]
+                    PT[PT_Y] = LF[top, LF_V + Y1]
+                    PT[PT_SLOW] = LI[top, LI_SLOW]
+                    PT[PT_NONFIN] = LI[top, LI_NONFIN]
+                    for t in range(2 * POINT_LEN):
+                        PT[PT_SP + t] = LI[top, LI_SP + t]
+            elif n == POINT_LEN:
+                counts[C_POINTS] += 1
             else:
-                counts[0] += 1
+                counts[C_WRONG_ARITY] += 1
         if staged:
             owner = -1 if kind == LEVEL_OBJECT else _box_owner(LI, top)
-            if owner >= 0 and LI[owner, I_OB_HAS] != 0 and (
-                    LI[owner, I_KEYC] == KEY_OTHER or LI[owner, I_OB_KLAB_S] >= 0):
+            if owner >= 0 and LI[owner, LI_OB_HAS] != 0 and (
+                    LI[owner, LI_KEYC] == KEY_OTHER or LI[owner, LI_OB_KLAB_S] >= 0):
                 # a dict keyed by category holding one box per key ({"cat": [...], "bbox": [...]}): the box
                 # waiting in the object is complete, emit it and keep the new one
-                for t in range(5):
-                    TF[8 + t] = TF[t]
-                for t in range(N_T):
-                    TI[N_T + t] = TI[t]
-                nb = _emit_pending(LI, LF, owner, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb, ref_s,
-                                   ref_e)
-                for t in range(5):
-                    TF[t] = TF[8 + t]
-                for t in range(N_T):
-                    TI[t] = TI[N_T + t]
+                for t in range(N_TF):
+                    TF[N_TF + t] = TF[t]
+                for t in range(N_TI):
+                    TI[N_TI + t] = TI[t]
+                nb = _emit_pending(LI, LF, owner, TF, TI, found, nb, ref_s, ref_e)
+                for t in range(N_TF):
+                    TF[t] = TF[N_TF + t]
+                for t in range(N_TI):
+                    TI[t] = TI[N_TI + t]
             if owner >= 0:
-                if LI[owner, I_OB_HAS] == 0:
-                    LI[owner, I_OB_HAS] = 1
-                    for t in range(4):
-                        LF[owner, F_OB + t] = TF[t]
-                    for t in range(8):
-                        LI[owner, I_OB_SP + t] = TI[t]
-                    LI[owner, I_OB_SLOW] = TI[T_SLOW]
-                    if LI[owner, I_KEYC] == KEY_OTHER:
-                        LI[owner, I_OB_KLAB_S] = LI[owner, I_KEY_S]
-                        LI[owner, I_OB_KLAB_E] = LI[owner, I_KEY_E]
+                if LI[owner, LI_OB_HAS] == 0:
+                    LI[owner, LI_OB_HAS] = 1
+                    for t in range(BOX_LEN):
+                        LF[owner, LF_OB + t] = TF[t]
+                    for t in range(N_SPAN):
+                        LI[owner, LI_OB_SP + t] = TI[TI_SP + t]
+                    LI[owner, LI_OB_SLOW] = TI[TI_SLOW]
+                    if LI[owner, LI_KEYC] == KEY_OTHER:
+                        LI[owner, LI_OB_KLAB_S] = LI[owner, LI_KEY_S]
+                        LI[owner, LI_OB_KLAB_E] = LI[owner, LI_KEY_E]
                 # a second box under a box field of the same object is ignored: the object holds one
             else:
                 _label_from_keys(LI, top - 1, TI, ref_s, ref_e)
-                nb = _emit(boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI)
+                nb = _emit(found, nb, TF, TI)
         top -= 1
     return nb, pt_pending
 
 
 @njit(**JIT_OPTIONS)
-def _scan_one(buf, s, e, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, LF, TF, TI, PT,
-              boxes, conf, lab_s, lab_e, spans, slow, nb, counts):
-    """Extract the boxes of the answer text ``buf[s:e]`` into the output arrays from row ``nb``.
+def _scan_one(buf, s, e, closed, scratch, found, nb):
+    """Extract the boxes of the answer text ``buf[s:e]`` into ``found`` (ScanBoxes) from row ``nb``.
 
-    ``counts`` receives [wrong_arity, points, non_finite, truncated, too_deep]. Returns the row after the last
+    ``scratch.counts`` (zeroed by the caller) receives the answer's counts (C_*). Returns the row after the last
     box; past the arrays' capacity the boxes are counted but not written (the caller grows and rescans).
     """
-    top = 0
-    _reset_level(LI, LF, 0, 0)
-    pt_pending = False  # a parenthesised point (x1,y1) waiting for its (x2,y2); PT holds it
-    ref_s = -1
-    ref_e = -1
-    ref_open = -1
+    LI, LF, TF, TI, _, counts = scratch
+    top = OUTSIDE
+    _reset_level(LI, LF, OUTSIDE, LEVEL_NONE)
+    # loop variables passed to kernels start typed (bool, int64), not as literals: see "Compiled once"
+    pt_pending = np.False_  # a parenthesised point (x1,y1) waiting for its (x2,y2); PT holds it
+    ref_s = np.int64(-1)
+    ref_e = np.int64(-1)
+    ref_open = np.int64(-1)
     i = s
     while i < e:
         c = buf[i]
         w = _space_len(buf, i, e)
         if w > 0:
-            if c == 10 and top == 0 and LI[0, I_N] == 4:
+            if c == BYTE_LF and top == OUTSIDE and LI[OUTSIDE, LI_N] == BOX_LEN:
                 # bare boxes one per line ("1,2,3,4\n5,6,7,8"): a line break ends a run of four numbers
-                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                 TF, TI, ref_s, ref_e)
+                nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
             i += w
             continue
         # ---- numbers
-        if (48 <= c <= 57) or ((c == 45 or c == 43 or c == 46) and i + 1 < e and (
-                48 <= buf[i + 1] <= 57 or (buf[i + 1] == 46 and i + 2 < e and 48 <= buf[i + 2] <= 57))):
-            j, v, exact, found = _parse_number(buf, i, e)
-            if not found:
+        if (BYTE_0 <= c <= BYTE_9) or ((c == BYTE_MINUS or c == BYTE_PLUS or c == BYTE_DOT) and i + 1 < e and (
+                BYTE_0 <= buf[i + 1] <= BYTE_9 or (buf[i + 1] == BYTE_DOT and i + 2 < e and
+                                                   BYTE_0 <= buf[i + 2] <= BYTE_9))):
+            j, v, exact, is_number = _parse_number(buf, i, e)
+            if not is_number:
                 i += 1
                 continue
-            if LI[top, I_KIND] == LEVEL_OBJECT:
-                if LI[top, I_KEYC] == KEY_CONF:
+            if LI[top, LI_KIND] == LEVEL_OBJECT:
+                if LI[top, LI_KEYC] == KEY_CONF:
                     _set_conf(LI, LF, top, v, i, j, exact)
             else:
                 _add_number(LI, LF, top, v, i, j, exact)
             i = j
             continue
         # ---- words: unquoted keys, nan / inf, prose
-        is_sign = c == 45 or c == 43
-        if (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or (is_sign and i + 1 < e and (
-                buf[i + 1] == 105 or buf[i + 1] == 73 or buf[i + 1] == 110 or buf[i + 1] == 78)):
+        is_sign = c == BYTE_MINUS or c == BYTE_PLUS
+        if ((BYTE_UPPER_A <= c <= BYTE_UPPER_Z) or (BYTE_LOWER_A <= c <= BYTE_LOWER_Z) or c == BYTE_UNDERSCORE
+                or (is_sign and i + 1 < e and (_lower(buf[i + 1]) == _INF[0] or _lower(buf[i + 1]) == _NAN[0]))):
             ws = i + 1 if is_sign else i
             j = _word_end(buf, ws, e)
             nf = _nonfinite_word(buf, ws, j)
             k2 = _skip_space(buf, j, e)
-            if nf == 0 and k2 < e and buf[k2] == 58:
-                if top == 0:
-                    nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                     TF, TI, ref_s, ref_e)
-                keyc = _key_class(buf, ws, j, kw_bytes, kw_offsets, kw_class, kw_first)
-                nb = _set_key(LI, LF, top, ws, j, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                              ref_s, ref_e)
+            if nf == WORD_OTHER and k2 < e and buf[k2] == BYTE_COLON:
+                if top == OUTSIDE:
+                    nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
+                keyc = _key_class(buf, ws, j)
+                nb = _set_key(LI, LF, top, ws, j, keyc, TF, TI, found, nb, ref_s, ref_e)
                 i = k2 + 1
                 continue
-            if nf != 0:
-                v = np.nan if nf == 2 else (-np.inf if c == 45 else np.inf)
-                if LI[top, I_KIND] == LEVEL_OBJECT:
-                    if LI[top, I_KEYC] == KEY_CONF:
-                        _set_conf(LI, LF, top, v, i, j, True)
+            if nf != WORD_OTHER:
+                v = np.nan if nf == WORD_NAN else (-np.inf if c == BYTE_MINUS else np.inf)
+                if LI[top, LI_KIND] == LEVEL_OBJECT:
+                    if LI[top, LI_KEYC] == KEY_CONF:
+                        _set_conf(LI, LF, top, v, i, j, np.True_)
                 else:
-                    _add_number(LI, LF, top, v, i, j, True)
+                    _add_number(LI, LF, top, v, i, j, np.True_)
             else:
-                if top == 0:
-                    nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                     TF, TI, ref_s, ref_e)
+                if top == OUTSIDE:
+                    nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
                 else:
-                    LI[top, I_PURE] = 0
+                    LI[top, LI_PURE] = 0
                 pt_pending = False
             i = j
             continue
         # ---- strings
-        if c == 39 or c == 34:
+        if c == BYTE_SQUOTE or c == BYTE_DQUOTE:
             j = _string_end(buf, i, e, c)
             cs = i + 1
             ce = j
             nxt = j + 1 if j < e else e
             k2 = _skip_space(buf, nxt, e)
-            if top == 0:
-                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                 TF, TI, ref_s, ref_e)
-            if k2 < e and buf[k2] == 58:
-                keyc = _key_class(buf, cs, ce, kw_bytes, kw_offsets, kw_class, kw_first)
-                nb = _set_key(LI, LF, top, cs, ce, keyc, TF, TI, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                              ref_s, ref_e)
+            if top == OUTSIDE:
+                nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
+            if k2 < e and buf[k2] == BYTE_COLON:
+                keyc = _key_class(buf, cs, ce)
+                nb = _set_key(LI, LF, top, cs, ce, keyc, TF, TI, found, nb, ref_s, ref_e)
                 i = k2 + 1
                 continue
-            if LI[top, I_KIND] == LEVEL_OBJECT:
-                if LI[top, I_KEYC] == KEY_LABEL:
-                    LI[top, I_OB_LAB_S] = cs
-                    LI[top, I_OB_LAB_E] = ce
-                elif LI[top, I_KEYC] == KEY_CONF:
+            if LI[top, LI_KIND] == LEVEL_OBJECT:
+                if LI[top, LI_KEYC] == KEY_LABEL:
+                    LI[top, LI_OB_LAB_S] = cs
+                    LI[top, LI_OB_LAB_E] = ce
+                elif LI[top, LI_KEYC] == KEY_CONF:
                     a = _skip_space(buf, cs, ce)
-                    jj, v, exact, found = _parse_number(buf, a, ce)
-                    if found and _skip_space(buf, jj, ce) == ce:
+                    jj, v, exact, is_number = _parse_number(buf, a, ce)
+                    if is_number and _skip_space(buf, jj, ce) == ce:
                         _set_conf(LI, LF, top, v, a, jj, exact)
-            elif top > 0:
-                LI[top, I_PURE] = 0
+            elif top > OUTSIDE:
+                LI[top, LI_PURE] = 0
             pt_pending = False
             i = nxt
             continue
         # ---- LaTeX escapes (\{ \} \[ \]): drop the backslash
-        if c == 92:
+        if c == BYTE_BACKSLASH:
             i += 1
             continue
         # ---- special tokens <|...|>
-        if c == 60 and i + 1 < e and buf[i + 1] == 124:
-            j = i + 2
-            lim = min(e, i + 64)
-            while j + 1 < lim and not (buf[j] == 124 and buf[j + 1] == 62):
+        if c == BYTE_LT and i + 1 < e and buf[i + 1] == BYTE_PIPE:
+            name = i + SPECIAL_OPEN_LEN
+            j = name
+            lim = min(e, i + MAX_SPECIAL_TOKEN)
+            while j + 1 < lim and not (buf[j] == BYTE_PIPE and buf[j + 1] == BYTE_GT):
                 j += 1
             if j + 1 < lim:
-                n = j - (i + 2)
+                n = j - name
                 # <|object_ref_start|> ... <|object_ref_end|> names the next box (Qwen2-VL grounding)
-                if n == 16 and buf[i + 13] == 115:
-                    ref_open = j + 2
-                elif n == 14 and buf[i + 13] == 101 and ref_open >= 0:
+                if n == REF_START_LEN and buf[name + REF_KIND_AT] == REF_START_KIND:
+                    ref_open = j + SPECIAL_CLOSE_LEN
+                elif n == REF_END_LEN and buf[name + REF_KIND_AT] == REF_END_KIND and ref_open >= 0:
                     ref_s = ref_open
                     ref_e = i
                     ref_open = -1
-                i = j + 2
+                i = j + SPECIAL_CLOSE_LEN
                 continue
         # ---- openers
-        if c == 91 or c == 123 or c == 40:
-            if top == 0:
-                nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                                 TF, TI, ref_s, ref_e)
-            elif LI[top, I_KIND] != LEVEL_OBJECT:
-                LI[top, I_PURE] = 0
-            LI[top, I_NCHILD] += 1
+        if c == BYTE_LBRACKET or c == BYTE_LBRACE or c == BYTE_LPAREN:
+            if top == OUTSIDE:
+                nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
+            elif LI[top, LI_KIND] != LEVEL_OBJECT:
+                LI[top, LI_PURE] = 0
+            LI[top, LI_NCHILD] += 1
             if top == MAX_DEPTH:
-                counts[4] = 1
+                counts[C_TOO_DEEP] = 1
                 break
             top += 1
-            _reset_level(LI, LF, top, LEVEL_LIST if c == 91 else (LEVEL_OBJECT if c == 123 else LEVEL_PAREN))
-            if c != 40:
+            _reset_level(LI, LF, top, LEVEL_LIST if c == BYTE_LBRACKET else (
+                LEVEL_OBJECT if c == BYTE_LBRACE else LEVEL_PAREN))
+            if c != BYTE_LPAREN:
                 pt_pending = False
             i += 1
             continue
         # ---- closers: close down to the matching opener; a stray closer is ignored
-        if c == 93 or c == 125 or c == 41:
-            want = LEVEL_LIST if c == 93 else (LEVEL_OBJECT if c == 125 else LEVEL_PAREN)
+        if c == BYTE_RBRACKET or c == BYTE_RBRACE or c == BYTE_RPAREN:
+            want = LEVEL_LIST if c == BYTE_RBRACKET else (LEVEL_OBJECT if c == BYTE_RBRACE else LEVEL_PAREN)
             d = top
-            while d > 0 and LI[d, I_KIND] != want:
+            while d > OUTSIDE and LI[d, LI_KIND] != want:
                 d -= 1
-            if d > 0:
-                nb, pt_pending = _close_levels(d, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf,
-                                               lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+            if d > OUTSIDE:
+                nb, pt_pending = _close_levels(d, top, pt_pending, scratch, found, nb, ref_s, ref_e)
                 top = d - 1
             i += 1
             continue
         # ---- separators and anything else
-        if c == 44 or c == 58:
+        if c == BYTE_COMMA or c == BYTE_COLON:
             i += 1
             continue
-        if top == 0:
-            nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb,
-                             TF, TI, ref_s, ref_e)
+        if top == OUTSIDE:
+            nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
         else:
-            LI[top, I_PURE] = 0
-        if c != 46:
+            LI[top, LI_PURE] = 0
+        if c != BYTE_DOT:
             pt_pending = False
         i += 1
 
     # ---- end of the answer text
-    if counts[4] == 0 and top > 0:
+    if counts[C_TOO_DEEP] == 0 and top > OUTSIDE:
         if closed:
             # </answer> came with brackets still open: the model forgot them, read as if they were closed
-            nb, pt_pending = _close_levels(1, top, pt_pending, LI, LF, TF, TI, PT, counts, boxes, conf,
-                                           lab_s, lab_e, spans, slow, nb, ref_s, ref_e)
+            nb, pt_pending = _close_levels(OUTSIDE + 1, top, pt_pending, scratch, found, nb, ref_s, ref_e)
         else:
             # the generation was cut: the item being written (the innermost open level, or an object holding a
             # box waiting for its closing brace) is lost and counted once
-            kind = LI[top, I_KIND]
+            kind = LI[top, LI_KIND]
             cut = kind == LEVEL_OBJECT
-            if LI[top, I_PURE] != 0 and (LI[top, I_N] > 0 or LI[top, I_NCHILD] == 0):
+            if LI[top, LI_PURE] != 0 and (LI[top, LI_N] > 0 or LI[top, LI_NCHILD] == 0):
                 cut = True  # a box or point being written, or an item just opened
                 if kind == LEVEL_PAREN:
                     pt_pending = False  # its first point belongs to the box that was cut
-            for d in range(1, top):
-                if LI[d, I_KIND] == LEVEL_OBJECT and LI[d, I_OB_HAS] != 0:
+            for d in range(OUTSIDE + 1, top):
+                if LI[d, LI_KIND] == LEVEL_OBJECT and LI[d, LI_OB_HAS] != 0:
                     cut = True
             if cut:
-                counts[3] += 1
-        top = 0
-    nb = _flush_run0(LI, LF, counts, closed, boxes, conf, lab_s, lab_e, spans, slow, nb, TF, TI, ref_s, ref_e)
+                counts[C_TRUNCATED] += 1
+        top = OUTSIDE
+    nb = _flush_run0(scratch, closed, found, nb, ref_s, ref_e)
     if pt_pending:
-        counts[1] += 1
+        counts[C_POINTS] += 1
     return nb
 
 
-# Sizes of the scratch arrays of scan_into (LI, LF, TF, TI, PT, counts).
-SCRATCH_SHAPES = ((MAX_DEPTH + 1, N_I), (MAX_DEPTH + 1, N_F), (16,), (2 * N_T,), (10,), (5,))
+class ScanRows(NamedTuple):
+    """Per-row outputs of :func:`scan_into` (B rows; the table in the module docstring)."""
+
+    format_ok: np.ndarray
+    answer_start: np.ndarray
+    answer_end: np.ndarray
+    answer_closed: np.ndarray
+    status: np.ndarray
+    dropped: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def allocate(cls, n: int) -> ScanRows:
+        return cls(np.zeros(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.bool_),
+                   np.zeros(n, np.int8), np.zeros((n, N_DROPPED), np.int64), np.zeros(n + 1, np.int64))
+
+
+class ScanBoxes(NamedTuple):
+    """Per-box outputs of :func:`scan_into` (N boxes of capacity; the table in the module docstring)."""
+
+    boxes: np.ndarray
+    confidences: np.ndarray
+    label_start: np.ndarray
+    label_end: np.ndarray
+    spans: np.ndarray
+    slow: np.ndarray
+
+    @classmethod
+    def allocate(cls, capacity: int) -> ScanBoxes:
+        return cls(np.empty((capacity, BOX_LEN), np.float64), np.empty(capacity, np.float64),
+                   np.empty(capacity, np.int64), np.empty(capacity, np.int64),
+                   np.empty((capacity, BOX_LEN + 1, 2), np.int64), np.empty(capacity, np.bool_))
+
+    def grown(self, capacity: int, keep: int) -> ScanBoxes:
+        """Arrays of a larger ``capacity`` holding the first ``keep`` boxes."""
+        grown = ScanBoxes.allocate(capacity)
+        for old, new in zip(self, grown):
+            new[:keep] = old[:keep]
+        return grown
+
+    def head(self, n: int) -> ScanBoxes:
+        """The first ``n`` boxes (views)."""
+        return ScanBoxes._make([a[:n] for a in self])
+
+
+class Scratch(NamedTuple):
+    """Scratch arrays of :func:`scan_into` (the table in the module docstring), reusable between scans."""
+
+    level_ints: np.ndarray
+    level_floats: np.ndarray
+    box_floats: np.ndarray
+    box_ints: np.ndarray
+    point: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def allocate(cls) -> Scratch:
+        return cls(np.empty((MAX_DEPTH + 1, N_LI), np.int64), np.empty((MAX_DEPTH + 1, N_LF), np.float64),
+                   np.empty(2 * N_TF, np.float64), np.empty(2 * N_TI, np.int64), np.empty(N_PT, np.float64),
+                   np.empty(N_C, np.int64))
 
 
 @njit(**JIT_OPTIONS)
-def _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, offsets, boxes, conf, lab_s,
-               lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
-    """The arrays are large enough for ``nrows`` rows and ``cap`` boxes (no kernel checks bounds)."""
-    for n in (ends.shape[0], fmt.shape[0], a_s.shape[0], a_e.shape[0], a_closed.shape[0], status.shape[0],
-              row_counts.shape[0]):
+def _shapes_ok(nrows, rows, found, scratch):
+    """The arrays are large enough for ``nrows`` rows and the capacity of ``found`` (no kernel checks bounds)."""
+    format_ok, answer_start, answer_end, answer_closed, status, dropped, offsets = rows
+    boxes, conf, lab_s, lab_e, spans, slow = found
+    LI, LF, TF, TI, PT, counts = scratch
+    for n in (format_ok.shape[0], answer_start.shape[0], answer_end.shape[0], answer_closed.shape[0],
+              status.shape[0], dropped.shape[0]):
         if n < nrows:
             return False
-    if offsets.shape[0] < nrows + 1 or row_counts.shape[1] < 5 or boxes.shape[1] < 4:
+    if offsets.shape[0] < nrows + 1 or dropped.shape[1] < N_DROPPED or boxes.shape[1] < BOX_LEN:
         return False
+    cap = boxes.shape[0]
     for n in (conf.shape[0], lab_s.shape[0], lab_e.shape[0], spans.shape[0], slow.shape[0]):
         if n < cap:
             return False
-    if spans.shape[1] < 5 or spans.shape[2] < 2:
+    if spans.shape[1] < BOX_LEN + 1 or spans.shape[2] < 2:
         return False
-    if LI.shape[0] < MAX_DEPTH + 1 or LI.shape[1] < N_I or LF.shape[0] < MAX_DEPTH + 1 or LF.shape[1] < N_F:
+    if LI.shape[0] < MAX_DEPTH + 1 or LI.shape[1] < N_LI or LF.shape[0] < MAX_DEPTH + 1 or LF.shape[1] < N_LF:
         return False
-    return TF.shape[0] >= 16 and TI.shape[0] >= 2 * N_T and PT.shape[0] >= 10 and counts.shape[0] >= 5
+    return TF.shape[0] >= 2 * N_TF and TI.shape[0] >= 2 * N_TI and PT.shape[0] >= N_PT and counts.shape[0] >= N_C
 
 
 @njit(**JIT_OPTIONS)
-def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, kw_first, think_open, think_close,
-              answer_open, answer_close, row0, fmt, a_s, a_e, a_closed, status, row_counts, offsets,
-              boxes, conf, lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts):
+def scan_into(buf, starts, ends, require_tag, row0, rows, found, scratch):
     """Scan the completions ``buf[starts[r]:ends[r]]`` for rows ``r >= row0`` into caller-owned arrays.
 
-    Per row: ``fmt`` (format_ok), ``a_s``/``a_e`` answer span (-1 for none), ``a_closed``, ``status`` (reason
-    code), ``row_counts`` (B, 5) dropped counts, ``offsets`` (B+1,) box offsets (``offsets[row0]`` must hold
-    the number of boxes of the rows before ``row0``). Per box (capacity ``boxes.shape[0]``): ``boxes``
-    (N, 4), ``conf`` (NaN for none), ``lab_s``/``lab_e`` label span (-1 for none), ``spans`` (N, 5, 2) byte
-    spans of the 4 coordinates and the confidence, ``slow`` (True where a number needs Python's exact
-    ``float``). Scratch: ``LI``, ``TI``, ``counts`` int64, ``LF``, ``TF``, ``PT`` float64, of the sizes in
-    :data:`SCRATCH_SHAPES`.
+    ``rows``, ``found`` and ``scratch`` are a :class:`ScanRows`, :class:`ScanBoxes` and :class:`Scratch` (tabled
+    in the module docstring) as plain tuples, ``tuple(rows)``: numba's dispatcher types a plain tuple of arrays in
+    C, a named tuple in Python (1.5 us more a call); the kernels unpack them in field order.
+    ``offsets[row0]`` must hold the number of boxes of the rows before ``row0``.
 
     Returns the number of rows done: ``len(starts)``, or the first row whose boxes did not fit, in which
     case ``offsets[r]`` holds the boxes before it and ``offsets[r + 1]`` the capacity needed to fit it; -1
     when an array is too small (nothing is written then).
     """
+    format_ok, answer_start, answer_end, answer_closed, status, dropped, offsets = rows
+    boxes = found[0]
+    counts = scratch[-1]
     nrows = starts.shape[0]
     cap = boxes.shape[0]
-    if not _shapes_ok(nrows, cap, ends, fmt, a_s, a_e, a_closed, status, row_counts, offsets, boxes, conf,
-                      lab_s, lab_e, spans, slow, LI, LF, TF, TI, PT, counts) or not 0 <= row0 <= nrows:
+    if not _shapes_ok(nrows, rows, found, scratch) or not 0 <= row0 <= nrows:
         return -1
     nb = offsets[row0]
     for r in range(row0, nrows):
@@ -1037,50 +1302,48 @@ def scan_into(buf, starts, ends, require_tag, kw_bytes, kw_offsets, kw_class, kw
         if s < 0 or s > e or e > buf.shape[0]:
             return -1
         offsets[r] = nb
-        a_s[r] = -1
-        a_e[r] = -1
-        a_closed[r] = False
-        for t in range(5):
-            row_counts[r, t] = 0
-        fmt[r] = format_ok(buf, s, e, think_open, think_close, answer_open, answer_close)
-        rs, re_, closed, found = _answer_region(buf, s, e, require_tag, think_open, think_close, answer_open,
-                                                answer_close)
+        answer_start[r] = -1
+        answer_end[r] = -1
+        answer_closed[r] = False
+        for t in range(N_DROPPED):
+            dropped[r, t] = 0
+        format_ok[r] = _format_ok(buf, s, e)
+        rs, re_, closed, has_answer = _answer_region(buf, s, e, require_tag)
         offsets[r + 1] = nb
-        if not found:
+        if not has_answer:
             status[r] = NO_ANSWER_TAG
             continue
-        a_s[r] = rs
-        a_e[r] = re_
-        a_closed[r] = closed
+        answer_start[r] = rs
+        answer_end[r] = re_
+        answer_closed[r] = closed
         if _skip_space(buf, rs, re_) == re_:
             status[r] = EMPTY_ANSWER
             continue
-        for t in range(5):
+        for t in range(N_C):
             counts[t] = 0
-        end_nb = _scan_one(buf, rs, re_, closed, kw_bytes, kw_offsets, kw_class, kw_first, LI, LF, TF, TI, PT,
-                           boxes, conf, lab_s, lab_e, spans, slow, nb, counts)
+        end_nb = _scan_one(buf, rs, re_, closed, scratch, found, nb)
         offsets[r + 1] = end_nb
         if end_nb > cap:
             return r
-        for t in range(5):
-            row_counts[r, t] = counts[t]
+        for t in range(N_DROPPED):
+            dropped[r, t] = counts[t]
         found_boxes = end_nb - nb
         nb = end_nb
         if found_boxes > 0:
             status[r] = OK
-        elif counts[4] > 0:
+        elif counts[C_TOO_DEEP] > 0:
             status[r] = TOO_DEEP
-        elif counts[2] > 0:
+        elif counts[C_NON_FINITE] > 0:
             status[r] = NON_FINITE
-        elif counts[3] > 0:
+        elif counts[C_TRUNCATED] > 0:
             status[r] = TRUNCATED
-        elif counts[1] > 0:
+        elif counts[C_POINTS] > 0:
             status[r] = POINTS_NOT_BOXES
-        elif counts[0] > 0:
+        elif counts[C_WRONG_ARITY] > 0:
             status[r] = WRONG_ARITY
         else:
             said = _says_no_objects(buf, rs, re_)
-            if said == 1 or (said == 2 and _has_bracket(buf, rs, re_)):
+            if said == SAYS_NO_OBJECTS or (said == SAYS_NOTHING and _has_bracket(buf, rs, re_)):
                 status[r] = NO_OBJECTS
             else:
                 status[r] = UNPARSEABLE

@@ -19,31 +19,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vreward.cache import BoundedCache, ContentKey
-from vreward.reasons import NOT_TEXT_CODE, PARSE_REASONS, ParseReason
+from vreward.reasons import PARSE_REASONS, STATUS_NO_OBJECTS, STATUS_NOT_TEXT, STATUS_OK, ParseReason
 
-# Keys read inside {...}, compared case-insensitively with '_', '-' and spaces dropped. Other keys whose value
-# holds boxes name the boxes' category ({"cat": [[...], ...]}).
-KEY_CLASSES: dict[int, tuple[str, ...]] = {
-    2: ("position", "bbox2d", "bbox", "box", "box2d", "boundingbox", "bndbox", "coordinates", "coords",
-        "coordinate", "pos", "xyxy", "rect", "region"),
-    3: ("confidence", "conf", "score", "prob", "probability", "confidencescore"),
-    4: ("label", "category", "class", "name", "categoryname", "classname", "object", "objectname", "type",
-        "tag", "labelname", "objecttype"),
-    5: ("objects", "detections", "results", "answer", "predictions", "items", "boxes", "bboxes", "output",
-        "data", "result", "instances"),
-}
-
-_TAGS = tuple(np.frombuffer(t.encode(), np.uint8) for t in ("<think>", "</think>", "<answer>", "</answer>"))
-_KEYWORDS = sorted((k, c) for c, ks in KEY_CLASSES.items() for k in ks)  # by first letter, for kw_first
-_KW_BYTES = np.frombuffer("".join(k for k, _ in _KEYWORDS).encode(), np.uint8)
-_KW_OFFSETS = np.cumsum([0] + [len(k) for k, _ in _KEYWORDS]).astype(np.int64)
-_KW_CLASS = np.array([c for _, c in _KEYWORDS], np.int64)
-_KW_FIRST = np.searchsorted(np.array([ord(k[0]) for k, _ in _KEYWORDS]), np.arange(257)).astype(np.int64)
+if TYPE_CHECKING:
+    from vreward._scan import ScanBoxes, ScanRows, Scratch
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +69,7 @@ class ParsedCompletion:
         return self.reason.usable
 
 
+# What ParsedBatch.dropped_counts counts, by column (the scanner's C_WRONG_ARITY ... C_TRUNCATED).
 _DROP_NAMES = ("wrong_arity", "points", "non_finite", "truncated")
 
 
@@ -194,23 +179,32 @@ class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 
     Row ``i`` owns boxes ``offsets[i]:offsets[i+1]``. ``confidences`` holds NaN where none was given.
-    Indexing (``batch[i]``) builds the :class:`ParsedCompletion` of one row. ``key`` identifies the batch by
-    its content (texts and ``require_answer_tag``), for caches of what is computed from it.
+    ``dropped_counts`` (B, 4) counts the items of each row seen but not kept, by column: wrong_arity, points,
+    non_finite, truncated (the keys of :attr:`ParsedCompletion.dropped`). Indexing (``batch[i]``) builds the
+    :class:`ParsedCompletion` of one row. ``key`` identifies the batch by its content (texts and
+    ``require_answer_tag``), for caches of what is computed from it.
     """
 
-    def __init__(self, texts: list[str | None], buf: bytes, starts: np.ndarray, scan: tuple, key: ContentKey):
+    def __init__(self, texts: list[str | None], buf: bytes, rows: ScanRows, found: ScanBoxes, key: ContentKey):
         self.key = key
-        (self.format_ok, self._answer_start, self._answer_end, self._answer_closed, status, self._counts,
-         self.offsets, self.boxes, self.confidences, self._label_start, self._label_end, spans, slow) = scan
         self.texts = texts
         self._buf = buf
-        self._starts = starts
+        self.format_ok = rows.format_ok
+        self._answer_start = rows.answer_start
+        self._answer_end = rows.answer_end
+        self._answer_closed = rows.answer_closed
+        self.status = rows.status
+        self.dropped_counts = rows.dropped
+        self.offsets = rows.offsets
+        self.boxes = found.boxes
+        self.confidences = found.confidences
+        self._label_start = found.label_start
+        self._label_end = found.label_end
         if None in texts:
-            status[np.fromiter((t is None for t in texts), bool, len(texts))] = NOT_TEXT_CODE
-        self.status = status
-        if slow.any():
-            _exact_numbers(buf, self.boxes, self.confidences, spans, slow)
-        for a in (self.format_ok, self.status, self.offsets, self.boxes, self.confidences):
+            self.status[np.fromiter((t is None for t in texts), bool, len(texts))] = STATUS_NOT_TEXT
+        if found.slow.any():
+            _exact_numbers(buf, self.boxes, self.confidences, found.spans, found.slow)
+        for a in (self.format_ok, self.status, self.dropped_counts, self.offsets, self.boxes, self.confidences):
             a.flags.writeable = False
 
     def __len__(self) -> int:
@@ -224,11 +218,12 @@ class ParsedBatch(Sequence[ParsedCompletion]):
     @cached_property
     def usable(self) -> np.ndarray:
         """Rows with boxes or an explicit "No Objects"."""
-        return self.status <= 1
+        return (self.status == STATUS_OK) | (self.status == STATUS_NO_OBJECTS)
 
     @cached_property
     def explicit_empty(self) -> np.ndarray:
-        return self.status == 1
+        """Rows that answered "No Objects" (or an empty list)."""
+        return self.status == STATUS_NO_OBJECTS
 
     def reason(self, i: int) -> ParseReason:
         return PARSE_REASONS[int(self.status[i])]
@@ -281,7 +276,7 @@ class ParsedBatch(Sequence[ParsedCompletion]):
             answer_closed=bool(self._answer_closed[i]),
             boxes=boxes,
             reason=self.reason(i),
-            dropped={name: int(n) for name, n in zip(_DROP_NAMES, self._counts[i, :4], strict=True) if n},
+            dropped={name: int(n) for name, n in zip(_DROP_NAMES, self.dropped_counts[i], strict=True) if n},
         )
 
 
@@ -341,56 +336,41 @@ def _encode(texts: list[str | None]) -> tuple[bytes, np.ndarray, np.ndarray]:
     return buf, ends - lengths, ends
 
 
-# Scratch arrays of the scanner (vreward._scan.SCRATCH_SHAPES; the kernel refuses smaller ones).
-_SCRATCH = (((65, 34), np.int64), ((65, 9), np.float64), ((16,), np.float64), ((26,), np.int64),
-            ((10,), np.float64), ((5,), np.int64))
-
-
 _LOCAL = threading.local()
 
 
-def _scratch() -> list[np.ndarray]:
-    """This thread's scratch arrays (the scanner initialises what it reads, so they are reused)."""
+def _scratch() -> Scratch:
+    """This thread's scratch arrays of the scanner (it initialises what it reads, so they are reused)."""
     scratch = getattr(_LOCAL, "scratch", None)
     if scratch is None:
-        scratch = _LOCAL.scratch = [np.empty(shape, dtype) for shape, dtype in _SCRATCH]
+        from vreward._scan import Scratch
+        scratch = _LOCAL.scratch = Scratch.allocate()
     return scratch
 
 
 def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_answer_tag: bool,
-                 cap: int | None = None) -> tuple:
-    """Run the scanner over a whole batch: per-row and per-box arrays (see ``vreward._scan.scan_into``).
+                 cap: int | None = None) -> tuple[ScanRows, ScanBoxes]:
+    """Run the scanner over a whole batch: its per-row and per-box arrays (see ``vreward._scan``).
 
     The kernel allocates nothing: the arrays are made here with room for ``cap`` boxes (4 per row), and when a
     row does not fit the scan stops there, the box arrays grow and the scan resumes at that row.
     """
-    from vreward._scan import scan_into
+    from vreward._scan import ScanBoxes, ScanRows, scan_into
     n = len(starts)
-    rows = (np.zeros(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.bool_),
-            np.zeros(n, np.int8), np.zeros((n, 5), np.int64), np.zeros(n + 1, np.int64))
-    offsets = rows[6]
-    cap = max(16, 4 * n) if cap is None else max(1, cap)
-    per_box = [np.empty((cap, 4), np.float64), np.empty(cap, np.float64), np.empty(cap, np.int64),
-               np.empty(cap, np.int64), np.empty((cap, 5, 2), np.int64), np.empty(cap, np.bool_)]
+    rows = ScanRows.allocate(n)
+    found = ScanBoxes.allocate(max(16, 4 * n) if cap is None else max(1, cap))
     scratch = _scratch()
     row = 0
     while True:
-        done = scan_into(arr, starts, ends, bool(require_answer_tag), _KW_BYTES, _KW_OFFSETS, _KW_CLASS, _KW_FIRST,
-                         *_TAGS,
-                         row, *rows, *per_box, *scratch)
+        done = scan_into(arr, starts, ends, bool(require_answer_tag), row, tuple(rows), tuple(found), tuple(scratch))
         if done == n:
             break
         if not row <= done < n:
             raise RuntimeError(f"the completion scanner refused its arrays (returned {done})")
-        nb, need = int(offsets[done]), int(offsets[done + 1])
-        cap = max(2 * cap, need + 16)
-        for k, a in enumerate(per_box):
-            grown = np.empty((cap,) + a.shape[1:], a.dtype)
-            grown[:nb] = a[:nb]
-            per_box[k] = grown
+        nb, need = int(rows.offsets[done]), int(rows.offsets[done + 1])
+        found = found.grown(max(2 * len(found.boxes), need + 16), nb)
         row = done
-    nb = int(offsets[n])
-    return (*rows, *(a[:nb] for a in per_box))
+    return rows, found.head(int(rows.offsets[n]))
 
 
 def parse_key(texts: Sequence[str | None], require_answer_tag: bool) -> ContentKey:
@@ -401,7 +381,7 @@ def parse_key(texts: Sequence[str | None], require_answer_tag: bool) -> ContentK
 def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
     buf, starts, ends = _encode(texts)
     arr = np.frombuffer(buf, np.uint8)  # read-only, also when empty: one numba specialisation
-    return ParsedBatch(texts, buf, starts, _scan_arrays(arr, starts, ends, require_answer_tag),
+    return ParsedBatch(texts, buf, *_scan_arrays(arr, starts, ends, require_answer_tag),
                        parse_key(texts, require_answer_tag))
 
 

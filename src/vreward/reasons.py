@@ -6,7 +6,10 @@ from enum import Enum
 
 
 class ParseReason(str, Enum):
-    """Outcome of parsing one completion (``OK`` and ``NO_OBJECTS`` are usable; the rest are failures)."""
+    """Outcome of parsing one completion (``OK`` and ``NO_OBJECTS`` are usable; the rest are failures).
+
+    The members are in the order of their integer status codes (:data:`PARSE_REASONS`).
+    """
 
     OK = "ok"
     NO_OBJECTS = "no_objects"
@@ -25,21 +28,12 @@ class ParseReason(str, Enum):
         return self in (ParseReason.OK, ParseReason.NO_OBJECTS)
 
 
-# Order of the integer codes written by the numba scanner (vreward._scan); NOT_TEXT is set in Python.
-PARSE_REASONS: tuple[ParseReason, ...] = (
-    ParseReason.OK,
-    ParseReason.NO_OBJECTS,
-    ParseReason.NOT_TEXT,
-    ParseReason.NO_ANSWER_TAG,
-    ParseReason.EMPTY_ANSWER,
-    ParseReason.UNPARSEABLE,
-    ParseReason.WRONG_ARITY,
-    ParseReason.POINTS_NOT_BOXES,
-    ParseReason.NON_FINITE,
-    ParseReason.TRUNCATED,
-    ParseReason.TOO_DEEP,
-)
-NOT_TEXT_CODE = 2
+# The reason of each integer status code (ParsedBatch.status): code i is PARSE_REASONS[i]. The numba scanner writes
+# these codes from constants of its own (vreward._scan.OK, ...; a test checks that they agree); NOT_TEXT is set in
+# Python. Python code names the codes it tests by the STATUS_ constants.
+PARSE_REASONS: tuple[ParseReason, ...] = tuple(ParseReason)
+STATUS_OK = PARSE_REASONS.index(ParseReason.OK)
+STATUS_NO_OBJECTS = PARSE_REASONS.index(ParseReason.NO_OBJECTS)
 STATUS_NOT_TEXT = PARSE_REASONS.index(ParseReason.NOT_TEXT)
 
 

@@ -125,7 +125,7 @@ def _validate(parsed: ParsedBatch, texts: list[str], first_row: np.ndarray) -> N
     """Raise :class:`SolutionError` for the first bad row (``first_row`` maps a parsed row to its batch row)."""
     b = parsed.boxes
     bad_box = ~(np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
-    bad_rows = set(np.flatnonzero(~parsed.usable | (parsed._counts[:, :4].sum(axis=1) > 0)).tolist())
+    bad_rows = set(np.flatnonzero(~parsed.usable | parsed.dropped_counts.any(axis=1)).tolist())
     if bad_box.any():
         rows = np.searchsorted(parsed.offsets, np.flatnonzero(bad_box), side="right") - 1
         bad_rows.update(rows.tolist())
