@@ -153,7 +153,6 @@ def test_score_endpoint_parts_and_reasons(server):
     (b'{"query": ["a", "b"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"]}', 422),
-    (b'{"query": ["a"], "prompts": ["a"], "labels": ["not a box"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"], "labels": [{"width": 3}]}', 422),
 ])
 def test_openrlhf_bad_requests(server, content, status):
@@ -161,6 +160,12 @@ def test_openrlhf_bad_requests(server, content, status):
     assert r.status_code == status, r.text
     assert isinstance(r.json()["error"], str) and r.json()["status"] == status
     assert server.get("/health").status_code == 200
+
+
+def test_openrlhf_unreadable_label_scores_zero_and_training_goes_on(server):
+    r = server.post("/openrlhf", json={"query": ["a"], "prompts": ["a"], "labels": ["not a box"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["rewards"] == [0.0]
 
 
 @pytest.mark.parametrize(("body", "status"), [

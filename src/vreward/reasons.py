@@ -50,6 +50,7 @@ class ZeroReason(str, Enum):
     TOO_LONG = "too_long"  # without a class list, the answer says more than a class name (max_words)
     CONFIDENCE = "confidence"  # the stated confidences earn nothing (confident misses, unconfident matches)
     NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
+    BAD_GROUND_TRUTH = "bad_ground_truth"  # the row's ground truth cannot be read (the reward warns what is wrong)
 
 
 # Reasons as small integer codes (0: no reason, the score is positive), so that rewards set them with array

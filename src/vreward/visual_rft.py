@@ -49,7 +49,7 @@ from vreward.rewards.settings import (
     RewardSettings,
     check_class_names,
 )
-from vreward.solution import solution_answers
+from vreward.solution import read_answers
 
 
 class VisualRFTDetectionSettings(DetectionSettings):
@@ -76,7 +76,7 @@ class VisualRFTConfidenceReward(ConfidenceReward):
         kept = m.order[m.keep[m.order]]
         total = np.bincount(m.rows[kept], weights=per_box[kept], minlength=len(parsed))
         scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
-        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m, m.gt.problems)
 
 
 class VisualRFTFormatReward(Reward):
@@ -148,13 +148,16 @@ class VisualRFTAccuracyReward(Reward):
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
-        truths = solution_answers(kwargs.get("solution"), len(texts))
+        truths, bad_truth = read_answers(kwargs.get("solution"), len(texts), strict=self.settings.strict)
         classes = self.settings.classes
         exact = self.settings.match == "exact"
         scores = np.zeros(len(texts))
         reasons: list[str | None] = []
-        normalized = {t: normalize_class(strip_answer(t)) for t in set(truths)}  # GRPO repeats each truth
+        normalized = {t: normalize_class(strip_answer(t)) for t in set(truths) if t is not None}  # GRPO repeats
         for i, (text, truth) in enumerate(zip(texts, truths)):
+            if truth is None:
+                reasons.append(None)  # scored by zero_bad_truth below
+                continue
             answer = answer_text(text, require_answer_tag=tag)
             if answer is None:
                 reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
@@ -171,6 +174,7 @@ class VisualRFTAccuracyReward(Reward):
             else:
                 reasons.append(ZeroReason.WRONG_CLASS.value)
         codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
+        self.zero_bad_truth(scores, codes, bad_truth)
         return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
 
 
@@ -196,7 +200,7 @@ class VisualRFTGIoUReward(Reward):
         top = 2.0 if self.settings.scale == "paper" else 1.0
         scores = np.nan_to_num((overlap.giou + 1.0) * (top / 2.0), nan=0.0)
         return Scored(scores, empty_cases(parsed, overlap.gt.counts, scores, ZeroReason.NO_OVERLAP, top=top),
-                      overlap)
+                      overlap, overlap.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return overlap_details(result.evidence, result.parsed, i, 0.5)

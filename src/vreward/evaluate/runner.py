@@ -126,7 +126,7 @@ def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vrew
     the default preset, say) is an error; frames and ``require_answer_tag`` also serve the metrics.
     """
     names = task_spec(config.task).reward_names
-    available = config.model_dump()
+    available = {**config.model_dump(), "strict": True}  # a bad file is an error naming the line
     if getattr(metrics, "solution_coords", None) is not None:
         available.update(coords=config.coords or "qwen2vl", solution_coords=metrics.solution_coords)
     taken = {option for name in names for option in reward_spec(name, config.preset).options}

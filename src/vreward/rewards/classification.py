@@ -35,7 +35,7 @@ from vreward.parsing import answer_text, completion_texts
 from vreward.reasons import REASON_CODE, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.settings import ClassificationSettings, check_class_names
-from vreward.solution import SolutionError, solution_answers
+from vreward.solution import raise_first, read_answers
 
 _WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
 _NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "non", "without", "cannot", "t"})  # t: isn't
@@ -147,18 +147,24 @@ class AccuracyReward(Reward):
         # Text answers need no box scan: the answer is found with the scanner's rule by str methods.
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
-        truths = solution_answers(kwargs.get("solution"), len(texts))
-        truth_words = _truth_words(truths)
+        truths, bad_truth = read_answers(kwargs.get("solution"), len(texts), strict=self.settings.strict)
+        truth_words = _truth_words(truths, bad_truth)
+        if bad_truth and self.settings.strict:
+            raise_first(bad_truth)
         indexes = self._class_indexes(kwargs, len(texts))
         reasons: list[str | None] = []
         for i, (text, truth) in enumerate(zip(texts, truths)):
             answer = answer_text(text, require_answer_tag=tag)
-            if answer is None:
+            if i in bad_truth:
+                reasons.append(None)  # scored by zero_bad_truth below
+            elif answer is None:
                 reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
             else:
                 reasons.append(judge(answer, truth_words[truth], indexes[i], self.settings.max_words))
         codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
-        return RewardBatch(scores=(codes == 0).astype(np.float64), codes=codes, texts=texts, require_answer_tag=tag)
+        scores = (codes == 0).astype(np.float64)
+        self.zero_bad_truth(scores, codes, bad_truth)
+        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
         return {"several_classes_share": float((result.codes == _SEVERAL).mean()),
@@ -190,14 +196,17 @@ class AccuracyReward(Reward):
         return out
 
 
-def _truth_words(truths: list[str]) -> dict[str, tuple[str, ...]]:
-    """The words of each distinct true class name (GRPO repeats each truth once per generation)."""
-    out = {}
+def _truth_words(truths: list[str | None], bad_truth: dict[int, str]) -> dict[str | None, tuple[str, ...]]:
+    """The words of each distinct true class name (GRPO repeats each truth once per generation); a name without
+    letters or digits is added to ``bad_truth``."""
+    out: dict[str | None, tuple[str, ...]] = {}
     for row, truth in enumerate(truths):
+        if truth is None:
+            continue
         if truth not in out:
             out[truth] = words(strip_answer(truth))
-            if not out[truth]:
-                raise SolutionError(f"solution row {row}: class name {truth!r} has no letters or digits", row)
+        if not out[truth]:
+            bad_truth[row] = f"class name {truth!r} has no letters or digits"
     return out
 
 

@@ -57,7 +57,7 @@ _MATCH_OPTIONS = ("threshold", "matching", "match_labels", "require_labels", "dr
 def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: DetectionSettings,
                      reward: Reward | None = None) -> DetectionMatch:
     """Match a parsed batch against its ``solution`` column (warning ``reward``'s frame mismatches once)."""
-    gt = parse_solutions(kwargs.get("solution"), len(parsed))
+    gt = parse_solutions(kwargs.get("solution"), len(parsed), strict=settings.strict)
     sizes = batch_sizes(kwargs, len(parsed), settings)
     key = ContentKey(parsed.key, gt.key, tuple(getattr(settings, name) for name in _MATCH_OPTIONS),
                      None if sizes is None else (sizes[0].tobytes(), sizes[1].tobytes()))
@@ -146,7 +146,7 @@ class IoUReward(Reward):
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
-        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m, m.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return match_details(result.evidence, result.parsed, i)
@@ -181,7 +181,7 @@ class ConfidenceReward(Reward):
         scores = np.divide(np.maximum(total, 0.0), denom, out=np.zeros(n), where=denom > 0)
         codes = empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE)
         codes[(codes == _CONFIDENCE) & (n_matched == 0)] = _NO_MATCH
-        return Scored(scores, codes, m)
+        return Scored(scores, codes, m, m.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return match_details(result.evidence, result.parsed, i)

@@ -22,6 +22,9 @@ class RewardSettings(BaseModel):
     require_answer_tag: bool = Field(
         True, description="Read boxes / answers only inside <answer>...</answer>; False reads the whole text "
         "after </think> when there is no tag (models answering without tags)")
+    strict: bool = Field(
+        False, description="a ground-truth row that cannot be read raises SolutionError; by default it scores 0 "
+        "with reason bad_ground_truth and a warning, so that one bad label does not end a training run")
 
     @classmethod
     def from_options(cls: type[S], settings: S | None = None, **options: Any) -> S:
