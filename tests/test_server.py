@@ -17,8 +17,8 @@ httpx = pytest.importorskip("httpx")
 import uvicorn  # noqa: E402
 
 from vreward.adapters.openrlhf import build_response, parse_request, split_response  # noqa: E402
-from vreward.composite import make_task_reward  # noqa: E402
-from vreward.server import create_app, parse_weights  # noqa: E402
+from vreward.composite import make_task_reward, parse_weights  # noqa: E402
+from vreward.server import create_app  # noqa: E402
 
 HOST = "127.0.0.1"
 PROMPT = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>" \

@@ -59,7 +59,56 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=8192)
     s.add_argument("--no-progress", action="store_true")
     _add_serve(sub)
+    _add_audit(sub)
     return parser
+
+
+def _add_audit(sub) -> None:
+    a = sub.add_parser("audit", help="attack a reward configuration with answers that do none of the task",
+                       description="Score attacks (junk boxes, box grids, whole-image boxes, class lists, malformed "
+                       "blocks, ...) next to honest answers (perfect, slightly off, one object missed, 'No Objects', "
+                       "wrong class) and exit 1 when an attack beats an honest answer or a harmless variation of the "
+                       "perfect answer is punished. Default: vreward's default rewards on the bundled scenes.")
+    a.add_argument("--task", choices=TASK_NAMES, action="append", help="audit this task (repeatable; default all)")
+    a.add_argument("--preset", choices=PRESET_NAMES, default="default", help="reward definitions to audit")
+    a.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=0.5,format=1")
+    a.add_argument("--reward", action="append", metavar="MODULE:FUNCTION",
+                   help="audit your own TRL-style reward function instead (repeatable; needs one --task)")
+    a.add_argument("--data", type=Path, help="build the scenes from this dataset's ground truth (JSONL / JSON / "
+                   "saved dataset with solution, width, height, classes) instead of the bundled ones")
+    a.add_argument("--limit", type=int, default=50, help="most scenes taken from --data")
+    a.add_argument("--report", type=Path, help="write audit.md and audit.html into this directory")
+    a.add_argument("--all", action="store_true", help="print every verdict, not only the failures")
+    a.add_argument("--no-fail", action="store_true", help="exit 0 even when an attack wins")
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from vreward.audit import AuditConfig, audit, scenes_from_records, table, write_report
+    from vreward.composite import parse_weights
+
+    try:
+        if args.reward:
+            if not args.task or len(args.task) != 1:
+                raise ValueError("--reward needs exactly one --task (the scenes to attack it on)")
+            config = AuditConfig.of_functions(args.reward, args.task[0])
+        else:
+            config = AuditConfig.of_preset(args.preset, args.task, parse_weights(args.weights))
+        scenes = None
+        if args.data is not None:
+            from vreward.evaluate.io import read_records
+
+            if not args.task or len(args.task) != 1:
+                raise ValueError("--data needs exactly one --task (what the dataset's ground truth is)")
+            scenes = scenes_from_records((r.data for r in read_records(args.data)), args.task[0], args.limit)
+        report = audit(config, scenes)
+    except ValueError as exc:
+        print(f"vreward audit: error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(table(report, failures_only=not args.all)))
+    if args.report is not None:
+        for path in write_report(report, args.report):
+            print(f"wrote {path}")
+    return 0 if report.passed or args.no_fail else 1
 
 
 def _add_serve(sub) -> None:
@@ -86,7 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from vreward.server import create_app, parse_weights
+        from vreward.composite import parse_weights
+        from vreward.server import create_app
     except ImportError as exc:
         print(f"vreward serve: needs the serve extra (pip install 'vreward[serve]'): {exc}", file=sys.stderr)
         return 2
@@ -113,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "audit":
+        return _audit(args)
     from pydantic import ValidationError
 
     from vreward.evaluate import InputError, ScoreConfig, score_with_table

@@ -79,3 +79,19 @@ def make_task_reward(task: str, weights: dict[str, float] | None = None, preset:
     rewards = [build_reward(name, preset=preset, **options.get(name, {})) for name in names]
     return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in spec.rewards],
                            name=f"{task}_reward")
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """``"iou=1,confidence=1,format=0.5"`` -> ``{"iou": 1.0, ...}`` (``ValueError`` for bad text)."""
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"bad weight {item!r}: expected name=number")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"bad weight {item!r}: {value!r} is not a number") from None
+    return out

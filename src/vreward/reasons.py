@@ -47,7 +47,7 @@ class ZeroReason(str, Enum):
     WRONG_CLASS = "wrong_class"  # classification answer does not name the true class
     SEVERAL_CLASSES = "several_classes"  # classification answer names more than one class
     NEGATED = "negated"  # classification answer names the true class only under a negation ("not a crow")
-    TOO_LONG = "too_long"  # without a class list, the answer says more than a class name (max_words)
+    EXTRA_WORDS = "extra_words"  # without a class list, the answer holds words beside the class and common filler
     CONFIDENCE = "confidence"  # the stated confidences earn nothing (confident misses, unconfident matches)
     NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
     BAD_GROUND_TRUTH = "bad_ground_truth"  # the row's ground truth cannot be read (the reward warns what is wrong)

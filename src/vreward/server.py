@@ -342,22 +342,6 @@ def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
                 raise ClientError(f"`{key}[{i}]` must be a positive number{kind}, got {v!r:.40}", 422)
 
 
-def parse_weights(text: str | None) -> dict[str, float] | None:
-    """``"iou=1,confidence=1,format=0.5"`` -> ``{"iou": 1.0, ...}`` (``ValueError`` for bad text)."""
-    if not text:
-        return None
-    out: dict[str, float] = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"bad weight {item!r}: expected name=number")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"bad weight {item!r}: {value!r} is not a number") from None
-    return out
-
-
 def _short_validation(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if not callable(errors):

@@ -78,6 +78,19 @@ def _whole_image(s: Scene) -> Box:
     return (0.0, 0.0, float(s.width), float(s.height))
 
 
+def _misses(build: Callable[[Scene], str | None], box: Callable[[Scene], Box]) -> Callable[[Scene], str | None]:
+    """``build``, on scenes where ``box(scene)`` matches no object at IoU 0.5 (elsewhere the box is an answer,
+    a loose one, and its IoU is what the reward should pay)."""
+    from vreward import box_iou
+
+    def checked(s: Scene) -> str | None:
+        if s.boxes and (box_iou([box(s)], list(s.boxes)) > 0.5).any():
+            return None
+        return build(s)
+
+    return checked
+
+
 def _corner(s: Scene) -> Box:
     """A small box in the corner farthest from every object."""
     corners = [(0.0, 0.0), (s.width - 24.0, 0.0), (0.0, s.height - 24.0), (s.width - 24.0, s.height - 24.0)]
@@ -118,8 +131,13 @@ def _enclosing(s: Scene, factor: float) -> Box:
             min(float(s.height), cy + h / 2))
 
 
+def _class_list(s: Scene) -> tuple[str, ...]:
+    """The scene's classes; for a scene without a list, look-alikes of its class (an attacker knows them)."""
+    return s.classes or (s.truth, "Fish crow", "Common raven", "Blue jay", "Cardinal")
+
+
 def _other_class(s: Scene, k: int = 0) -> str:
-    others = [c for c in (s.classes or ("Fish crow", "Common raven", "Blue jay")) if c != s.truth]
+    others = [c for c in _class_list(s) if c != s.truth]
     return others[k % len(others)]
 
 
@@ -145,10 +163,12 @@ DETECTION: tuple[Candidate, ...] = (
               lambda s: boxes_answer([_corner(s)], 0.0),
               ("honest 'No Objects'", "one object missed"), source=f"{PAPER} eq. 4 pays 1 - c for a box matching "
               "nothing: one junk box at confidence 0 earns the whole confidence reward"),
-    Candidate("whole image at confidence 0", "attack", ("detection",), lambda s: boxes_answer([_whole_image(s)], 0.0),
+    Candidate("whole image at confidence 0", "attack", ("detection",),
+              _misses(lambda s: boxes_answer([_whole_image(s)], 0.0), _whole_image),
               ("honest 'No Objects'", "slightly off", "one object missed"), source=ISSUE_AUDIT),
-    Candidate("whole image at confidence 1", "attack", ("detection",), lambda s: boxes_answer([_whole_image(s)], 1.0),
-              ("slightly off", "one object missed"), source=ISSUE_AUDIT),
+    Candidate("whole image at confidence 1", "attack", ("detection",),
+              _misses(lambda s: boxes_answer([_whole_image(s)], 1.0), _whole_image),
+              ("honest 'No Objects'", "slightly off", "one object missed"), source=ISSUE_AUDIT),
     Candidate("100-box grid at confidence 0", "attack", ("detection",), lambda s: boxes_answer(_grid(s), 0.0),
               ("honest 'No Objects'", "slightly off", "one object missed"), source=ISSUE_AUDIT),
     Candidate("100-box grid at confidence 1", "attack", ("detection",), lambda s: boxes_answer(_grid(s), 1.0),
@@ -181,11 +201,12 @@ GROUNDING: tuple[Candidate, ...] = (
     Candidate("near miss on the neighbouring object", "imperfect", ("grounding",),
               lambda s: answer(str([round(v, 1) for v in _near_miss(s)]))),
     Candidate("trailing newline", "harmless", ("grounding",), lambda s: answer(str(list(s.boxes[0]))) + "\n"),
-    Candidate("whole image", "attack", ("grounding",), lambda s: answer(str(list(_whole_image(s)))),
+    Candidate("whole image", "attack", ("grounding",),
+              _misses(lambda s: answer(str(list(_whole_image(s)))), _whole_image),
               ("near miss on the neighbouring object", "slightly off"), source=f"{PAPER}: GIoU + 1 pays any box "
               "enclosing the target at least 1"),
     Candidate("huge box around the target", "attack", ("grounding",),
-              lambda s: answer(str([round(v, 1) for v in _enclosing(s, 3.0)])),
+              _misses(lambda s: answer(str([round(v, 1) for v in _enclosing(s, 3.0)])), lambda s: _enclosing(s, 3.0)),
               ("near miss on the neighbouring object", "slightly off"), source=ISSUE_AUDIT),
     Candidate("tiny box inside the target", "attack", ("grounding",),
               lambda s: answer(str([round(v, 1) for v in _enclosing(s, 0.3)])),
@@ -227,7 +248,7 @@ CLASSIFICATION: tuple[Candidate, ...] = (
     Candidate("bulleted classes", "attack", ("classification",),
               _cls(lambda s: f"\n- {_other_class(s)}\n- {s.truth}\n"), ("wrong class",), source=ISSUE_AUDIT),
     Candidate("every class at once", "attack", ("classification",),
-              _cls(lambda s: " ".join((s.classes or ()) + (s.truth,))), ("wrong class",), source=ISSUE_AUDIT),
+              _cls(lambda s: " ".join(_class_list(s))), ("wrong class",), source=ISSUE_AUDIT),
     Candidate("the head noun", "attack", ("classification",),
               lambda s: answer(s.truth.split()[-1]) if len(s.truth.split()) > 1 else None, ("wrong class",),
               source=ISSUE_AUDIT),

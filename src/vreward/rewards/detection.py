@@ -6,13 +6,15 @@ with ``""``) matches none of them (``require_labels``), so leaving labels out no
 answer. The confidence reward replaces the paper's (mean over predictions of ``c`` if matched, ``1 - c`` if
 not; in :mod:`vreward.visual_rft`) by a Brier-style proper score:
 
-    score = max(0, sum over predictions of [m - (c - m)**2]) / (#predictions + #missed objects)
+    score = sum over predictions of [m - (c - m)**2]  /  ((#predictions + #ground truth) / 2)
 
 with ``m`` 1 for a matched prediction and 0 otherwise, ``c`` its confidence in [0, 1]. A matched box earns
-``1 - (1 - c)**2``, an unmatched one ``-c**2``; a missed ground-truth object earns 0 but counts. The expected
-credit of a box that is right with probability ``p`` is ``2pc - c**2``, largest at ``c = p``: stating one's true
-confidence pays best. Boxes that match nothing earn nothing at any confidence (the paper pays 1.0 for one junk
-box at confidence 0), padding an answer with junk lowers its score, and missed objects lower it too.
+``1 - (1 - c)**2``, an unmatched one ``-c**2``. The denominator does not depend on which boxes match, so the
+expected credit of a box that is right with probability ``p`` is ``2pc - c**2`` times a constant, largest at
+``c = p``: stating one's true confidence pays best. Boxes that match nothing earn nothing at confidence 0 and
+cost at any other (the paper pays 1.0 for one junk box at confidence 0); padding an answer with junk lowers its
+score, and missed objects lower it too. The score is 1 when every object is found by one box at confidence 1,
+and lies in [-2, 1]: negative when confident misses outweigh the hits.
 See docs/rewards/confidence.md.
 """
 
@@ -162,7 +164,8 @@ def confidences(parsed: ParsedBatch, settings: DetectionSettings) -> np.ndarray:
 
 
 class ConfidenceReward(Reward):
-    """Brier-style confidence reward: ``max(0, sum of m - (c - m)**2) / (#predictions + #missed)`` (module doc)."""
+    """Brier-style confidence reward: ``sum of m - (c - m)**2`` over the mean of the prediction and object counts
+    (module docstring); in [-2, 1]."""
 
     default_name = "confidence_reward"
     settings_class = DetectionSettings
@@ -177,8 +180,8 @@ class ConfidenceReward(Reward):
         n = len(parsed)
         total = np.bincount(m.rows[kept], weights=credit[kept], minlength=n)
         n_matched = np.bincount(m.rows[kept], weights=hit[kept], minlength=n)
-        denom = m.n_pred + (m.n_gt - n_matched)
-        scores = np.divide(np.maximum(total, 0.0), denom, out=np.zeros(n), where=denom > 0)
+        denom = (m.n_pred + m.n_gt) / 2.0
+        scores = np.divide(total, denom, out=np.zeros(n), where=denom > 0)
         codes = empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE)
         codes[(codes == _CONFIDENCE) & (n_matched == 0)] = _NO_MATCH
         return Scored(scores, codes, m, m.gt.problems)

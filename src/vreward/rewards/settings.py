@@ -85,8 +85,9 @@ class ClassificationSettings(RewardSettings):
         "`classes_column` takes precedence)")
     classes_column: str = Field("classes", min_length=1, description="dataset column holding each row's class "
                                 "list, when the dataset has one")
-    max_words: int = Field(12, ge=1, description="without a class list: most words an answer naming the class "
-                           "may have (a class name or a short sentence naming it)")
+    extra_words: tuple[str, ...] = Field(
+        (), description="without a class list: words an answer may hold beside the class name, in addition to "
+        "common filler (vreward.rewards.classification.FILLER_WORDS)")
 
     @model_validator(mode="after")
     def _classes_nonempty(self) -> ClassificationSettings:
