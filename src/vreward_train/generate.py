@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vreward.atomic import atomic_writer
+
 if TYPE_CHECKING:
     import datasets
 
@@ -139,11 +141,10 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     else:
         gen.temperature = gen.top_p = gen.top_k = None
     device_ = next(net.parameters()).device
-    tmp = out.parent / f".{out.name}.tmp"
     bar = _progress(progress, len(ds))
     n = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_writer(out) as f:
             for start in range(0, len(ds), batch_size):
                 rows = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
                 messages = [make_prompt(task, r, family, prompt, lo, hi) for r in rows]
@@ -173,10 +174,6 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
                     n += 1
                 bar.update(len(rows))
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
     coords = coordinate_frame(family)

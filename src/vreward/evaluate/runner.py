@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 
@@ -26,6 +23,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 import vreward
+from vreward.atomic import atomic_writer
 from vreward.evaluate.base import Record, Sample, TaskMetrics
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
@@ -128,27 +126,6 @@ def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vrew
     return [build_reward(name, **options_for(name, available)) for name in task_spec(config.task).reward_names]
 
 
-@contextmanager
-def atomic_writer(path: Path | None) -> Iterator[TextIO | None]:
-    """Write to a temporary file beside ``path``; move it in place only when everything succeeded."""
-    if path is None:
-        yield None
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary open() would create it, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 class _Tally:
     """Counts over the whole run: parse outcomes, reward sums and zero reasons, boxes outside the frame."""
 
@@ -223,7 +200,7 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
     progress = _progress(config)
     records = read_records(Path(config.input), config.input_format, skip_bad=config.skip_bad, bad=bad,
                            split=config.split)
-    with atomic_writer(config.output) as out:
+    with atomic_writer(config.output) if config.output is not None else nullcontext() as out:
         for batch in batches(records, config.batch_size):
             completions, columns = _columns(batch, config, metrics)
             try:
