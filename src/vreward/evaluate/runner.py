@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import sys
 from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,6 +26,7 @@ from vreward.atomic import atomic_writer
 from vreward.evaluate.base import Record, Sample, TaskMetrics
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
+from vreward.progress import progress_bar
 from vreward.registry import build_reward, options_for, task_spec
 from vreward.rewards.settings import Frame
 from vreward.solution import SolutionError
@@ -197,7 +197,7 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
     bad: Counter = Counter()
     worst: list[tuple[float, int, Sample, dict]] = []
     extent = _frame_extent(config)
-    progress = _progress(config)
+    progress = progress_bar(config.progress, desc="vreward score", unit=" records")
     records = read_records(Path(config.input), config.input_format, skip_bad=config.skip_bad, bad=bad,
                            split=config.split)
     with atomic_writer(config.output) if config.output is not None else nullcontext() as out:
@@ -226,23 +226,6 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
         with atomic_writer(config.summary) as f:
             json.dump(summary, f, indent=2)
     return summary, summary_table(summary, metrics.table() if metrics is not None else [])
-
-
-def _progress(config: ScoreConfig):
-    class _Silent:
-        def update(self, n: int) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    if not config.progress or not sys.stderr.isatty():
-        return _Silent()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _Silent()
-    return tqdm(unit=" records", desc="vreward score", file=sys.stderr)
 
 
 def _write_rows(out: TextIO, batch: list[Record], parsed, results: dict[str, Any]) -> None:
