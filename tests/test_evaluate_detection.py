@@ -407,6 +407,21 @@ def test_unknown_image_id_names_the_line(coco):
     assert m.columns([Record(2, {"completion": "", "image_id": "11", "category_id": 1})])["width"] == [640]
 
 
+def test_vreward_score_names_the_input_file_and_line_of_a_bad_record(coco, tmp_path):
+    from vreward.evaluate import InputError, ScoreConfig, score
+
+    _, path = coco
+    rows = [{"completion": "", "image_id": 11, "category_id": 1}, {"completion": "", "image_id": 999}]
+    src = tmp_path / "completions.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError, match=rf"^{src}:2: image_id 999 is not an image of "):
+        score(ScoreConfig(input=src, coco_gt=path, progress=False))
+    listed = tmp_path / "completions.json"
+    listed.write_text(json.dumps([rows[0], {"completion": "", "image_id": 11, "category_id": "unicorn"}]))
+    with pytest.raises(InputError, match=rf"^{listed}: record 2: category_id 'unicorn' is not a category"):
+        score(ScoreConfig(input=listed, coco_gt=path, progress=False))
+
+
 # ------------------------------------------------------------------------------------------------- columns
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.evaluate.base import Figure, Record, Sample
+from vreward.evaluate.base import Figure, Record, RecordError, Sample
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, check_frame, to_pixels
 from vreward.labels import normalize_label
 from vreward.parsing import ParsedBatch
@@ -367,14 +367,14 @@ class DetectionMetrics:
         if isinstance(value, str):
             cid = self._cat_by_name.get(normalize_label(value), -1)
             if cid is None:
-                raise ValueError(f"line {line}: category name {value!r} matches several categories of "
-                                 f"{self.gt_path}; give the category id")
+                raise RecordError(line, f"category name {value!r} matches several categories of {self.gt_path}; "
+                                        "give the category id")
             if cid >= 0:
                 return cid
         as_int = _as_int_id(value)
         if as_int is not None and as_int in self._cat_name:
             return as_int
-        raise ValueError(f"line {line}: {self.category_field} {value!r} is not a category of {self.gt_path}")
+        raise RecordError(line, f"{self.category_field} {value!r} is not a category of {self.gt_path}")
 
     def _label_category(self, label: str | None) -> int:
         if label is None:
@@ -388,9 +388,8 @@ class DetectionMetrics:
         p = self._img_pos.get(as_int) if as_int is not None else None
         if p is None:
             if self.image_id_field not in rec.data:
-                raise ValueError(f"line {rec.line}: missing field {self.image_id_field!r} (the image id in "
-                                 f"{self.gt_path})")
-            raise ValueError(f"line {rec.line}: {self.image_id_field} {value!r} is not an image of {self.gt_path}")
+                raise RecordError(rec.line, f"missing field {self.image_id_field!r} (the image id in {self.gt_path})")
+            raise RecordError(rec.line, f"{self.image_id_field} {value!r} is not an image of {self.gt_path}")
         return p
 
     def _resolve(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray]:

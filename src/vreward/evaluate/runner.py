@@ -23,8 +23,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 import vreward
 from vreward.atomic import atomic_writer
-from vreward.evaluate.base import Record, Sample, TaskMetrics
-from vreward.evaluate.io import InputError, InputFormat, batches, read_records
+from vreward.evaluate.base import Record, RecordError, Sample, TaskMetrics
+from vreward.evaluate.io import InputError, InputFormat, batches, read_records, record_location
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
 from vreward.progress import progress_bar
 from vreward.registry import build_reward, options_for, task_spec
@@ -160,12 +160,17 @@ def _frame_extent(config: ScoreConfig) -> float | None:
     return frame_spec(config.coords).fixed_extent if config.coords is not None else None
 
 
+def _where(config: ScoreConfig, line: int) -> str:
+    """The input file and the record at ``line``, as error messages name them."""
+    return record_location(Path(config.input), config.input_format, line)
+
+
 def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | None) -> tuple[list, dict]:
     """Completions and every other field as a column, as TRL passes dataset columns to rewards."""
     completion_field = config.completion_field
     for record in records:
         if completion_field not in record.data:
-            raise InputError(f"{config.input}:{record.line}: missing field {completion_field!r}")
+            raise InputError(f"{_where(config, record.line)}: missing field {completion_field!r}")
     names = {k for record in records for k in record.data} - {completion_field}
     columns = {name: [record.data.get(name) for record in records] for name in names}
     if config.solution_field in columns and config.solution_field != "solution":
@@ -174,12 +179,12 @@ def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | 
         for name, values in metrics.columns(records).items():
             columns.setdefault(name, values)
     if "solution" not in columns and config.task != "format":
-        raise InputError(f"{config.input}:{records[0].line}: missing field {config.solution_field!r} "
+        raise InputError(f"{_where(config, records[0].line)}: missing field {config.solution_field!r} "
                          "(or pass the ground truth file)")
     if "solution" in columns:
         missing = [r.line for r, s in zip(records, columns["solution"]) if s is None]
         if missing:
-            raise InputError(f"{config.input}:{missing[0]}: missing field {config.solution_field!r}")
+            raise InputError(f"{_where(config, missing[0])}: missing field {config.solution_field!r}")
     return [record.data[completion_field] for record in records], columns
 
 
@@ -202,16 +207,18 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
                            split=config.split)
     with atomic_writer(config.output) if config.output is not None else nullcontext() as out:
         for batch in batches(records, config.batch_size):
-            completions, columns = _columns(batch, config, metrics)
             try:
+                completions, columns = _columns(batch, config, metrics)
                 results = {r.__name__: r.score(completions, **columns) for r in rewards}
+                parsed = results[names[0]].parsed
+                if metrics is not None:
+                    metrics.add(batch, columns, parsed, results)
             except SolutionError as exc:
                 if exc.row is None:
                     raise
-                raise InputError(f"{config.input}:{batch[exc.row].line}: {exc}") from None
-            parsed = results[names[0]].parsed
-            if metrics is not None:
-                metrics.add(batch, columns, parsed, results)
+                raise InputError(f"{_where(config, batch[exc.row].line)}: {exc}") from None
+            except RecordError as exc:
+                raise InputError(f"{_where(config, exc.line)}: {exc.problem}") from None
             tally.add(parsed, results, extent)
             if out is not None:
                 _write_rows(out, batch, parsed, results)
