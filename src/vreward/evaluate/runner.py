@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 import vreward
 from vreward.atomic import atomic_writer
 from vreward.evaluate.base import Record, RecordError, Sample, TaskMetrics
+from vreward.evaluate.coco_eval import EvaluatorName
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records, record_location
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
 from vreward.progress import progress_bar
@@ -51,7 +52,7 @@ class ScoreConfig(BaseModel):
     category_field: str = "category_id"
     coco_gt: Path | None = Field(None, description="COCO instances JSON (detection mAP)")
     lvis_gt: Path | None = Field(None, description="LVIS annotations JSON (detection mAP, LVIS rules)")
-    evaluator: Literal["auto", "pycocotools", "faster-coco-eval"] = "auto"
+    evaluator: EvaluatorName = "auto"
     images: Literal["gt", "scored"] = Field("gt", description="evaluate on all ground-truth images, or the scored")
     categories: Literal["gt", "scored"] = Field("gt", description="evaluate all ground-truth categories, or the scored")
     default_score: float = Field(1.0, description="COCO score of a box that states no confidence")
