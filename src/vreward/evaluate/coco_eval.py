@@ -70,6 +70,7 @@ class CocoEvaluator(ABC):
 
     @classmethod
     def installed(cls) -> bool:
+        """Whether the library can be imported (without importing it)."""
         return importlib.util.find_spec(cls.module) is not None
 
     def evaluate(self, truth: CocoTruth, dets: np.ndarray, img_ids: list[int], cat_ids: list[int],
