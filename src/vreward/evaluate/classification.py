@@ -18,7 +18,7 @@ import numpy as np
 from vreward.evaluate.base import Figure, Record, Sample
 from vreward.parsing import ParsedBatch, answer_text
 from vreward.rewards.base import RewardBatch
-from vreward.rewards.classification import _strip_answer, normalize_class
+from vreward.rewards.classification import normalize_class, strip_answer
 from vreward.solution import solution_answers
 
 TOP_CONFUSIONS = 20  # confused pairs kept in the metrics
@@ -78,8 +78,8 @@ class ClassificationMetrics:
         correct = scores > 0
         reasons = result.reasons
         for i, truth in enumerate(truths):
-            t = normalize_class(_strip_answer(truth))
-            self._display.setdefault(t, _strip_answer(truth) or truth)
+            t = normalize_class(strip_answer(truth))
+            self._display.setdefault(t, strip_answer(truth) or truth)
             self._class_n[t] += 1
             if correct[i]:
                 self._class_correct[t] += 1
@@ -89,7 +89,7 @@ class ClassificationMetrics:
             answer = answer_text(result.texts[i], require_answer_tag=result.require_answer_tag)
             if answer is None:
                 continue
-            a = normalize_class(_strip_answer(answer))
+            a = normalize_class(strip_answer(answer))
             key = (t, a[:MAX_ANSWER_CHARS])
             if a and (key in self._confusions or len(self._confusions) < MAX_TRACKED_PAIRS):
                 self._confusions[key] += 1

@@ -30,7 +30,9 @@ def normalize_class(text: str) -> str:
     return text.replace(" ", "").replace("_", "").lower()
 
 
-def _strip_answer(text: str) -> str:
+def strip_answer(text: str) -> str:
+    """An answer without surrounding whitespace, final punctuation, quotes, backticks and Markdown emphasis
+    (``'**Boeing 747.**'`` -> ``'Boeing 747'``), before :func:`normalize_class`."""
     return text.strip().strip(".!\"'`*").strip()
 
 
@@ -73,13 +75,13 @@ class AccuracyReward(Reward):
         exact = self.settings.match == "exact"
         scores = np.zeros(len(texts))
         reasons: list[str | None] = []
-        normalized = {t: normalize_class(_strip_answer(t)) for t in set(truths)}  # GRPO repeats each truth
+        normalized = {t: normalize_class(strip_answer(t)) for t in set(truths)}  # GRPO repeats each truth
         for i, (text, truth) in enumerate(zip(texts, truths)):
             answer = answer_text(text, require_answer_tag=tag)
             if answer is None:
                 reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
                 continue
-            answer = _strip_answer(answer)
+            answer = strip_answer(answer)
             a, t = normalize_class(answer), normalized[truth]
             if not a:
                 reasons.append(ParseReason.EMPTY_ANSWER.value)
