@@ -6,9 +6,18 @@ import argparse
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any, get_args
 
 from vreward.frames import FRAME_NAMES
 from vreward.registry import PRESET_NAMES, TASK_NAMES
+
+
+def _choices(field: str) -> dict[str, Any]:
+    """``choices`` and ``default`` of an option from its :class:`ScoreConfig` field (a ``Literal``)."""
+    from vreward.evaluate import ScoreConfig
+
+    spec = ScoreConfig.model_fields[field]
+    return {"choices": get_args(spec.annotation), "default": spec.default}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
                        "a summary and a report. Without INPUT, scores a bundled sample of detection completions.")
     s.add_argument("input", nargs="?", type=Path, help="JSONL file, JSON list file or dataset directory")
     s.add_argument("--task", choices=TASK_NAMES, default="detection")
-    s.add_argument("--input-format", choices=("auto", "jsonl", "json", "hf"), default="auto")
+    s.add_argument("--input-format", **_choices("input_format"))
     s.add_argument("--split", help="split of a saved DatasetDict")
     fields = s.add_argument_group("fields")
     fields.add_argument("--completion-field", default="completion")
@@ -30,14 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     det = s.add_argument_group("detection")
     det.add_argument("--coco-gt", type=Path, help="COCO instances JSON: adds COCO mAP")
     det.add_argument("--lvis-gt", type=Path, help="LVIS annotations JSON: adds LVIS mAP")
-    det.add_argument("--evaluator", choices=("auto", "pycocotools", "faster-coco-eval"), default="auto")
+    det.add_argument("--evaluator", **_choices("evaluator"))
     det.add_argument("--default-score", type=float, default=1.0, help="score of a box without confidence")
-    det.add_argument("--images", choices=("gt", "scored"), default="gt",
+    det.add_argument("--images", **_choices("images"),
                      help="evaluate on every ground-truth image (COCO's rule) or only the scored ones")
-    det.add_argument("--categories", choices=("gt", "scored"), default="gt",
+    det.add_argument("--categories", **_choices("categories"),
                      help="evaluate every ground-truth category or only the scored ones")
     det.add_argument("--threshold", type=float, help="IoU threshold of the rewards (default 0.5)")
-    det.add_argument("--matching", choices=("greedy", "hungarian"), help="box matching (default greedy)")
+    det.add_argument("--matching", choices=_choices("matching")["choices"], help="box matching (default greedy)")
     frames = s.add_argument_group("coordinate frames")
     frames.add_argument("--coords", choices=FRAME_NAMES, help="frame of the model's boxes")
     frames.add_argument("--solution-coords", choices=FRAME_NAMES, help="frame of the ground-truth boxes")
@@ -45,9 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     frames.add_argument("--max-pixels", type=int, default=12845056)
     other = s.add_argument_group("grounding and classification")
     other.add_argument("--thresholds", type=float, nargs="+", default=[0.5], help="grounding Acc@t thresholds")
-    other.add_argument("--match", choices=("contains", "exact"), help="--preset visual_rft: classification rule")
+    other.add_argument("--match", choices=_choices("match")["choices"],
+                       help="--preset visual_rft: the classification rule (default contains)")
     other.add_argument("--classes", type=Path, help="file with one class name per line")
-    s.add_argument("--preset", choices=PRESET_NAMES, default="default",
+    s.add_argument("--preset", **_choices("preset"),
                    help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     out = s.add_argument_group("output")
     out.add_argument("--output", type=Path, help="per-record scores and reasons (JSONL)")

@@ -50,6 +50,12 @@ class CompositeReward:
         parts = ", ".join(f"{w:g} * {r.__name__}" for r, w in zip(self.rewards, self.weights))
         return f"CompositeReward({parts})"
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The lowest and highest weighted total."""
+        ends = [(w * lo, w * hi) for r, w in zip(self.rewards, self.weights) for lo, hi in [r.score_range]]
+        return (sum(min(a, b) for a, b in ends), sum(max(a, b) for a, b in ends))
+
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         return self.score_all(completions, **kwargs).total.tolist()
 

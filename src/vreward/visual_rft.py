@@ -69,6 +69,10 @@ class VisualRFTConfidenceReward(ConfidenceReward):
 
     settings_class = VisualRFTDetectionSettings
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (0.0, 1.0)
+
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         c = confidences(parsed, self.settings)
@@ -194,6 +198,10 @@ class VisualRFTGIoUReward(Reward):
     default_name = "giou_reward"
     settings_class = VisualRFTGroundingSettings
     settings: VisualRFTGroundingSettings
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (0.0, 2.0 if self.settings.scale == "paper" else 1.0)
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         overlap = first_box_overlaps(self, parsed, kwargs, self.settings)

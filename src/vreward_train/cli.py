@@ -134,7 +134,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                     prompt=args.prompt, do_sample=args.sample, temperature=args.temperature,
                     max_samples=args.max_samples, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
                     solution_coords=args.solution_coords, image_root=args.image_root,
-                    save_images=args.save_images, seed=args.seed, progress=sys.stderr.isatty())
+                    save_images=args.save_images, seed=args.seed, progress=True)
     print(f"wrote {info['records']} completions to {info['output']} ({info['family']}: boxes in "
           f"{info['coords']!r}, ground truth in {info['solution_coords']!r})")
     print(f"score them with: {info['score_command']}")

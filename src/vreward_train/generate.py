@@ -25,6 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vreward.atomic import atomic_writer
+from vreward.progress import progress_bar
+
 if TYPE_CHECKING:
     import datasets
 
@@ -106,7 +109,9 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     Greedy by default (``do_sample=False``). ``solution_coords`` is the frame of the data's ground truth
     (Visual-RFT data: ``qwen2vl``); the returned summary names both frames (``coords``: the model family's) and
     the ``vreward score`` command that scores the file. ``save_images`` writes images that are not files on disk
-    to ``<output>.images/`` so the report's gallery can show them. Returns a summary dict.
+    to ``<output>.images/`` so the report's gallery can show them; ``progress`` shows a bar when stderr is a
+    terminal. The file is written atomically (nothing is left at ``output_jsonl`` when generation fails).
+    Returns a summary dict.
     """
     import datasets
     import torch
@@ -139,11 +144,10 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     else:
         gen.temperature = gen.top_p = gen.top_k = None
     device_ = next(net.parameters()).device
-    tmp = out.parent / f".{out.name}.tmp"
-    bar = _progress(progress, len(ds))
+    bar = progress_bar(progress, desc="generating", unit=" rows", total=len(ds))
     n = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_writer(out) as f:
             for start in range(0, len(ds), batch_size):
                 rows = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
                 messages = [make_prompt(task, r, family, prompt, lo, hi) for r in rows]
@@ -173,10 +177,6 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
                     n += 1
                 bar.update(len(rows))
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
     coords = coordinate_frame(family)
@@ -186,20 +186,3 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     return {"output": str(out), "records": n, "task": task, "family": family, "coords": coords,
             "solution_coords": solution_coords, "min_pixels": lo, "max_pixels": hi,
             "score_command": f"vreward score {out} --task {task}{frames}"}
-
-
-def _progress(enabled: bool, total: int):
-    class _Silent:
-        def update(self, n: int) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    if not enabled:
-        return _Silent()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _Silent()
-    return tqdm(total=total, unit=" rows", desc="generating")

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
-import sys
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 
@@ -26,9 +22,12 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 import vreward
-from vreward.evaluate.base import Record, Sample, TaskMetrics
-from vreward.evaluate.io import InputError, InputFormat, batches, read_records
+from vreward.atomic import atomic_writer
+from vreward.evaluate.base import Record, RecordError, Sample, TaskMetrics
+from vreward.evaluate.coco_eval import EvaluatorName
+from vreward.evaluate.io import InputError, InputFormat, batches, read_records, record_location
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
+from vreward.progress import progress_bar
 from vreward.registry import PRESET_NAMES, PRESETS, build_reward, options_for, reward_spec, task_spec
 from vreward.rewards.settings import Frame, FrameSettings
 from vreward.solution import SolutionError
@@ -53,7 +52,7 @@ class ScoreConfig(BaseModel):
     category_field: str = "category_id"
     coco_gt: Path | None = Field(None, description="COCO instances JSON (detection mAP)")
     lvis_gt: Path | None = Field(None, description="LVIS annotations JSON (detection mAP, LVIS rules)")
-    evaluator: Literal["auto", "pycocotools", "faster-coco-eval"] = "auto"
+    evaluator: EvaluatorName = "auto"
     images: Literal["gt", "scored"] = Field("gt", description="evaluate on all ground-truth images, or the scored")
     categories: Literal["gt", "scored"] = Field("gt", description="evaluate all ground-truth categories, or the scored")
     default_score: float = Field(1.0, description="COCO score of a box that states no confidence")
@@ -138,27 +137,6 @@ def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vrew
     return [build_reward(name, preset=config.preset, **options_for(name, available, config.preset)) for name in names]
 
 
-@contextmanager
-def atomic_writer(path: Path | None) -> Iterator[TextIO | None]:
-    """Write to a temporary file beside ``path``; move it in place only when everything succeeded."""
-    if path is None:
-        yield None
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary open() would create it, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 class _Tally:
     """Counts over the whole run: parse outcomes, reward sums and zero reasons, boxes outside the frame."""
 
@@ -193,12 +171,17 @@ def _frame_extent(config: ScoreConfig) -> float | None:
     return frame_spec(config.coords).fixed_extent if config.coords is not None else None
 
 
+def _where(config: ScoreConfig, line: int) -> str:
+    """The input file and the record at ``line``, as error messages name them."""
+    return record_location(Path(config.input), config.input_format, line)
+
+
 def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | None) -> tuple[list, dict]:
     """Completions and every other field as a column, as TRL passes dataset columns to rewards."""
     completion_field = config.completion_field
     for record in records:
         if completion_field not in record.data:
-            raise InputError(f"{config.input}:{record.line}: missing field {completion_field!r}")
+            raise InputError(f"{_where(config, record.line)}: missing field {completion_field!r}")
     names = {k for record in records for k in record.data} - {completion_field}
     columns = {name: [record.data.get(name) for record in records] for name in names}
     if config.solution_field in columns and config.solution_field != "solution":
@@ -207,12 +190,12 @@ def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | 
         for name, values in metrics.columns(records).items():
             columns.setdefault(name, values)
     if "solution" not in columns and config.task != "format":
-        raise InputError(f"{config.input}:{records[0].line}: missing field {config.solution_field!r} "
+        raise InputError(f"{_where(config, records[0].line)}: missing field {config.solution_field!r} "
                          "(or pass the ground truth file)")
     if "solution" in columns:
         missing = [r.line for r, s in zip(records, columns["solution"]) if s is None]
         if missing:
-            raise InputError(f"{config.input}:{missing[0]}: missing field {config.solution_field!r}")
+            raise InputError(f"{_where(config, missing[0])}: missing field {config.solution_field!r}")
     return [record.data[completion_field] for record in records], columns
 
 
@@ -230,21 +213,23 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
     bad: Counter = Counter()
     worst: list[tuple[float, int, Sample, dict]] = []
     extent = _frame_extent(config)
-    progress = _progress(config)
+    progress = progress_bar(config.progress, desc="vreward score", unit=" records")
     records = read_records(Path(config.input), config.input_format, skip_bad=config.skip_bad, bad=bad,
                            split=config.split)
-    with atomic_writer(config.output) as out:
+    with atomic_writer(config.output) if config.output is not None else nullcontext() as out:
         for batch in batches(records, config.batch_size):
-            completions, columns = _columns(batch, config, metrics)
             try:
+                completions, columns = _columns(batch, config, metrics)
                 results = {r.__name__: r.score(completions, **columns) for r in rewards}
+                parsed = results[names[0]].parsed
+                if metrics is not None:
+                    metrics.add(batch, columns, parsed, results)
             except SolutionError as exc:
                 if exc.row is None:
                     raise
-                raise InputError(f"{config.input}:{batch[exc.row].line}: {exc}") from None
-            parsed = results[names[0]].parsed
-            if metrics is not None:
-                metrics.add(batch, columns, parsed, results)
+                raise InputError(f"{_where(config, batch[exc.row].line)}: {exc}") from None
+            except RecordError as exc:
+                raise InputError(f"{_where(config, exc.line)}: {exc.problem}") from None
             tally.add(parsed, results, extent)
             if out is not None:
                 _write_rows(out, batch, parsed, results)
@@ -259,23 +244,6 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
         with atomic_writer(config.summary) as f:
             json.dump(summary, f, indent=2)
     return summary, summary_table(summary, metrics.table() if metrics is not None else [])
-
-
-def _progress(config: ScoreConfig):
-    class _Silent:
-        def update(self, n: int) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    if not config.progress or not sys.stderr.isatty():
-        return _Silent()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _Silent()
-    return tqdm(unit=" records", desc="vreward score", file=sys.stderr)
 
 
 def _write_rows(out: TextIO, batch: list[Record], parsed, results: dict[str, Any]) -> None:

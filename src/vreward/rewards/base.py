@@ -132,6 +132,11 @@ class Reward:
         return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
                 for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The lowest and highest score this reward gives (for normalizing totals, e.g. OpenRLHF's ``scores``)."""
+        return (0.0, 1.0)
+
     def signals(self, result: RewardBatch) -> dict[str, float]:
         """Batch statistics that show a policy starting to game this reward (logged with TRL's ``log_metric``)."""
         return {}

@@ -60,7 +60,8 @@ def normalize_class(text: str) -> str:
 
 
 def strip_answer(text: str) -> str:
-    """An answer without surrounding whitespace, sentence punctuation, quotes and markdown emphasis."""
+    """An answer without surrounding whitespace, final punctuation, quotes, backticks and Markdown emphasis
+    (``'**Boeing 747.**'`` -> ``'Boeing 747'``), before :func:`normalize_class`."""
     return text.strip().strip(".!\"'`*").strip()
 
 

@@ -171,6 +171,10 @@ class ConfidenceReward(Reward):
     settings_class = DetectionSettings
     settings: DetectionSettings
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (-2.0, 1.0)
+
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         c = confidences(parsed, self.settings)
