@@ -24,16 +24,16 @@ which close the reward hacks these definitions leave open (docs/differences.md, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from vreward.parsing import ParsedBatch, answer_text, completion_texts
+from vreward.parsing import ParsedBatch
 from vreward.reasons import REASON_CODE, STATUS_NOT_TEXT, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch, Scored
-from vreward.rewards.classification import normalize_class, strip_answer
+from vreward.rewards.classification import AnswerReward, normalize_class, strip_answer
 from vreward.rewards.detection import (
     ConfidenceReward,
     IoUReward,
@@ -49,7 +49,6 @@ from vreward.rewards.settings import (
     RewardSettings,
     check_class_names,
 )
-from vreward.solution import read_answers
 
 
 class VisualRFTDetectionSettings(DetectionSettings):
@@ -142,44 +141,28 @@ def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> b
     return False
 
 
-class VisualRFTAccuracyReward(Reward):
+class VisualRFTAccuracyReward(AnswerReward):
     """1.0 when either normalized name contains the other (empty and multi-class answers 0), else 0.0."""
 
     default_name = "accuracy_reward"
     settings_class = VisualRFTClassificationSettings
     settings: VisualRFTClassificationSettings
 
-    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
-        texts = completion_texts(completions)
-        tag = self.settings.require_answer_tag
-        truths, bad_truth = read_answers(kwargs.get("solution"), len(texts), strict=self.settings.strict)
-        classes = self.settings.classes
-        exact = self.settings.match == "exact"
-        scores = np.zeros(len(texts))
-        reasons: list[str | None] = []
+    def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
+               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
         normalized = {t: normalize_class(strip_answer(t)) for t in set(truths) if t is not None}  # GRPO repeats
-        for i, (text, truth) in enumerate(zip(texts, truths)):
-            if truth is None:
-                reasons.append(None)  # scored by zero_bad_truth below
-                continue
-            answer = answer_text(text, require_answer_tag=tag)
-            if answer is None:
-                reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
-                continue
+        exact, classes = self.settings.match == "exact", self.settings.classes
+
+        def judge_row(i: int, answer: str, truth: str) -> str | None:
             answer = strip_answer(answer)
             a, t = normalize_class(answer), normalized[truth]
             if not a:
-                reasons.append(ParseReason.EMPTY_ANSWER.value)
-            elif names_several(answer, truth, classes):
-                reasons.append(ZeroReason.SEVERAL_CLASSES.value)
-            elif (a == t) if exact else (t in a or a in t):
-                scores[i] = 1.0
-                reasons.append(None)
-            else:
-                reasons.append(ZeroReason.WRONG_CLASS.value)
-        codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
-        self.zero_bad_truth(scores, codes, bad_truth)
-        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
+                return ParseReason.EMPTY_ANSWER.value
+            if names_several(answer, truth, classes):
+                return ZeroReason.SEVERAL_CLASSES.value
+            return None if ((a == t) if exact else (t in a or a in t)) else ZeroReason.WRONG_CLASS.value
+
+        return judge_row
 
 
 class VisualRFTGroundingSettings(FrameSettings):

@@ -180,9 +180,10 @@ DETECTION: tuple[Candidate, ...] = (
               lambda s: answer("No Objects " + box_list([_corner(s)], 0.0)),
               ("honest 'No Objects'", "one object missed"), source=ISSUE_AUDIT),
     Candidate("one object missed, padded with junk at confidence 0", "attack", ("detection",),
-              _several(lambda s: boxes_answer(list(s.boxes[:-1]) + _junk(s, 5), [0.9] * (len(s.boxes) - 1) + [0.0] * 5,
-                                              (list(s.labels[:-1]) + ["junk"] * 5) if s.labels else None)),
-              ("one object missed",), source=f"{PAPER} eq. 4: junk at confidence 0 raises the mean"),
+              _several(lambda s: boxes_answer(list(s.boxes[:-1]) + _junk(s, 1), [0.9] * (len(s.boxes) - 1) + [0.0],
+                                              (list(s.labels[:-1]) + ["junk"]) if s.labels else None)),
+              ("one object missed",), source=f"{PAPER} eq. 4: junk at confidence 0 raises the mean, and one junk box "
+              "per missed object leaves the IoU reward's denominator max(#predictions, #objects) as it was"),
     Candidate("near-duplicates of one right box", "attack", ("detection",),
               _with_objects(lambda s: boxes_answer([shifted(s.boxes[0], 0.01 * k) for k in range(8)], 0.9,
                                                    [s.labels[0]] * 8 if s.labels else None)),

@@ -75,8 +75,7 @@ def to_html(report: AuditReport) -> str:
 
 def write_report(report: AuditReport, out_dir: Path) -> list[Path]:
     """Write ``audit.md`` and ``audit.html`` under ``out_dir``; returns their paths."""
-    from vreward.evaluate.report import atomic_write_bytes
+    from vreward.atomic import write_atomic
 
     out_dir = Path(out_dir)
-    return [atomic_write_bytes(out_dir / "audit.md", markdown(report).encode()),
-            atomic_write_bytes(out_dir / "audit.html", to_html(report).encode())]
+    return [write_atomic(out_dir / "audit.md", markdown(report)), write_atomic(out_dir / "audit.html", to_html(report))]

@@ -23,7 +23,7 @@ another class. The default rule:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -148,22 +148,16 @@ def judge(answer: str, truth: tuple[str, ...], classes: ClassIndex | None,
     return None
 
 
-class AccuracyReward(Reward):
-    """1.0 when the answer names exactly one class, the true one (see the module docstring), else 0.0."""
-
-    default_name = "accuracy_reward"
-    settings_class = ClassificationSettings
-    settings: ClassificationSettings
+class AnswerReward(Reward):
+    """A reward that judges each completion's answer text against its row's true answer: 1.0 when the judge
+    finds nothing wrong, else 0.0 with the judge's reason. Text answers need no box scan: the answer is found
+    with the scanner's rule by ``str`` methods."""
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
-        # Text answers need no box scan: the answer is found with the scanner's rule by str methods.
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
         truths, bad_truth = read_answers(kwargs.get("solution"), len(texts), strict=self.settings.strict)
-        truth_words = _truth_words(truths, bad_truth)
-        if bad_truth and self.settings.strict:
-            raise_first(bad_truth)
-        indexes = self._class_indexes(kwargs, len(texts))
+        judge_row = self._judge(truths, bad_truth, kwargs)
         reasons: list[str | None] = []
         for i, (text, truth) in enumerate(zip(texts, truths)):
             answer = answer_text(text, require_answer_tag=tag)
@@ -172,11 +166,33 @@ class AccuracyReward(Reward):
             elif answer is None:
                 reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
             else:
-                reasons.append(judge(answer, truth_words[truth], indexes[i], self._allowed))
+                reasons.append(judge_row(i, answer, truth))
         codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
         scores = (codes == 0).astype(np.float64)
         self.zero_bad_truth(scores, codes, bad_truth)
         return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
+
+    def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
+               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+        """The judge of this batch: ``(row, answer, truth) -> reason or None``; it may add rows to ``bad_truth``."""
+        raise NotImplementedError
+
+
+class AccuracyReward(AnswerReward):
+    """1.0 when the answer names exactly one class, the true one (see the module docstring), else 0.0."""
+
+    default_name = "accuracy_reward"
+    settings_class = ClassificationSettings
+    settings: ClassificationSettings
+
+    def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
+               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+        truth_words = _truth_words(truths, bad_truth)
+        if bad_truth and self.settings.strict:
+            raise_first(bad_truth)
+        indexes = self._class_indexes(columns, len(truths))
+        allowed = self._allowed
+        return lambda i, answer, truth: judge(answer, truth_words[truth], indexes[i], allowed)
 
     @cached_property
     def _allowed(self) -> frozenset[str]:
