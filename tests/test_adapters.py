@@ -13,6 +13,7 @@ import vreward.adapters.easyr1 as easyr1
 import vreward.adapters.verl as verl
 from vreward import make_giou_reward
 from vreward.composite import make_task_reward
+from vreward.visual_rft import make_giou_reward as paper_giou_reward
 
 DET_OK = "<think>a cat</think><answer>[{'Position': [10, 10, 50, 50], 'Confidence': 0.8}]</answer>"
 DET_HALF = "<think>a cat</think><answer>[{'Position': [10, 10, 50, 30], 'Confidence': 0.6}]</answer>"
@@ -56,7 +57,9 @@ def test_verl_compute_score_matches_make_task_reward():
         for name, scores in parts.items():
             assert result[name] == pytest.approx(scores[i])
         assert all(isinstance(v, float) for v in result.values())  # verl averages extra info: numbers only
-    assert verl.compute_score("coco", DET_OK, DET_GT)["score"] == pytest.approx(1.0 + 0.8 + 1.0)
+    # IoU 1, confidence 1 - (1 - 0.8)**2 (Brier), format 1
+    assert verl.compute_score("coco", DET_OK, DET_GT)["score"] == pytest.approx(1.0 + 0.96 + 1.0)
+    assert verl.compute_score("coco", DET_OK, DET_GT, preset="visual_rft")["score"] == pytest.approx(1.0 + 0.8 + 1.0)
 
 
 @pytest.mark.parametrize(("data_source", "task"), [
@@ -77,7 +80,7 @@ def test_verl_task_from_extra_info_and_kwargs():
     result = verl.compute_score("anything", CLS_BAD, "rose", None, task="classification")
     assert result == {"score": 1.0, "accuracy_reward": 0.0, "format_reward": 1.0}
     assert verl.compute_score("flowers", DET_OK, DET_GT, {"task": "detection"}, task="classification")["score"] == \
-        pytest.approx(2.8)
+        pytest.approx(2.96)
 
 
 def test_verl_unknown_task_errors():
@@ -183,7 +186,7 @@ def test_verl_batch_all_keys_and_as_float():
 
 def test_verl_batch_without_extra_infos_and_length_check():
     result = verl.compute_score_batch(["coco"], [DET_OK], [DET_GT], None)
-    assert result[0]["score"] == pytest.approx(2.8)
+    assert result[0]["score"] == pytest.approx(2.96)
     with pytest.raises(ValueError, match="one of each per sample"):
         verl.compute_score_batch(["coco"], [DET_OK, DET_OK], [DET_GT], None)
 
@@ -219,10 +222,14 @@ def test_easyr1_classification_and_grounding():
     assert [s["accuracy"] for s in scores] == [1.0, 0.0, 0.0]  # no <answer> tag: not read
     assert [s["format"] for s in scores] == [1.0, 1.0, 0.0]
     grd = easyr1.compute_score(_inputs([GRD], [GRD_GT]), task="grounding", format_weight=0.0)[0]
-    unit = make_giou_reward(scale="unit")([GRD], solution=[GRD_GT])[0]
+    default = make_giou_reward()([GRD], solution=[GRD_GT])[0]
+    assert grd["accuracy"] == pytest.approx(default) and grd["giou"] == pytest.approx(default) and 0 < default <= 1
+    assert grd["overall"] == pytest.approx(default)
+    grd = easyr1.compute_score(_inputs([GRD], [GRD_GT]), task="grounding", format_weight=0.0, preset="visual_rft")[0]
+    unit = paper_giou_reward(scale="unit")([GRD], solution=[GRD_GT])[0]
     assert grd["accuracy"] == pytest.approx(unit) and grd["giou"] == pytest.approx(unit) and 0 < unit <= 1
-    assert grd["overall"] == pytest.approx(unit)
-    paper = easyr1.compute_score(_inputs([GRD], [GRD_GT]), task="grounding", options={"giou": {"scale": "paper"}})
+    paper = easyr1.compute_score(_inputs([GRD], [GRD_GT]), task="grounding", options={"giou": {"scale": "paper"}},
+                                 preset="visual_rft")
     assert paper[0]["accuracy"] == pytest.approx(2 * unit)  # paper scale: GIoU + 1, unit: (GIoU + 1) / 2
 
 
@@ -243,6 +250,6 @@ def test_easyr1_as_easyr1_calls_it():
 def test_easyr1_image_size_keys():
     inputs = [{**i, "width": 1280, "height": 960} for i in _inputs([GRD], [GRD_GT])]
     got = easyr1.compute_score(inputs, task="grounding", coords="qwen25vl", solution_coords="pixels")[0]
-    expected = make_giou_reward(coords="qwen25vl", solution_coords="pixels", scale="unit")(
+    expected = make_giou_reward(coords="qwen25vl", solution_coords="pixels")(
         [GRD], solution=[GRD_GT], width=[1280], height=[960])[0]
     assert got["giou"] == pytest.approx(expected)

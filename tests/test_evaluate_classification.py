@@ -63,15 +63,20 @@ def test_batches_accumulate_like_one_batch():
     assert run(m, [c for c, _ in CASES[3:]], [t for _, t in CASES[3:]]) == whole
 
 
-def test_the_reward_result_decides_correctness_else_own_settings():
-    completions, truths = [ans("Siamese cat")], ["cat"]
-    # with the reward's result (contains rule): right
-    assert run(ClassificationMetrics(match="exact"), completions, truths)["accuracy"] == 1.0
-    # without it the metrics score with their own settings: exact -> wrong, contains -> right
-    assert run(ClassificationMetrics(match="exact"), completions, truths, rewards=())["accuracy"] == 0.0
-    assert run(ClassificationMetrics(), completions, truths, rewards=())["accuracy"] == 1.0
+def test_the_reward_result_decides_correctness_else_own_reward():
+    from vreward.visual_rft import make_accuracy_reward
+
+    completions, truths = [ans("Siamese")], ["Siamese cat"]
+    exact = make_accuracy_reward(match="exact")
+    # with the reward's result (the default rule: the answer must contain the true name): wrong
+    assert run(ClassificationMetrics(reward=exact), completions, truths)["accuracy"] == 0.0
+    # without it the metrics score with their own reward: the paper's "contains either way" -> right
+    assert run(ClassificationMetrics(reward=make_accuracy_reward()), completions, truths, rewards=())["accuracy"] == 1.0
+    assert run(ClassificationMetrics(reward=exact), completions, truths, rewards=())["accuracy"] == 0.0
+    assert run(ClassificationMetrics(), completions, truths, rewards=())["accuracy"] == 0.0
     # a class list turns "A B" naming two classes into a failure
-    r = run(ClassificationMetrics(classes=("cat", "dog")), [ans("cat dog")], ["cat"], rewards=())
+    r = run(ClassificationMetrics(reward=vreward.make_accuracy_reward(classes=("cat", "dog"))), [ans("cat dog")],
+            ["cat"], rewards=())
     assert r["failures"] == {"several_classes": 1}
 
 
@@ -87,10 +92,8 @@ def test_confused_pairs_keep_the_top_20():
 
 
 def test_options_are_validated():
-    with pytest.raises(ValueError):
-        ClassificationMetrics(match="fuzzy")
-    with pytest.raises(ValueError):
-        ClassificationMetrics(classes=("cat", " "))
+    with pytest.raises(ValueError, match="must be a vreward Reward"):
+        ClassificationMetrics(reward=len)
 
 
 def test_table_figures_and_samples(tmp_path):

@@ -1,4 +1,4 @@
-"""Where the reference code reads a completion correctly, vreward's scores are equal to the last bit.
+"""Where the reference code reads a completion correctly, the visual_rft preset's scores equal it to the last bit.
 
 The reference (benchmarks/reference_visual_rft.py, a pure-Python reimplementation of Visual-RFT's reward code)
 differs deliberately on the cases listed in docs/differences.md; those are excluded here by construction:
@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import reference_visual_rft as ref  # noqa: E402
 import vreward  # noqa: E402
+import vreward.visual_rft as paper  # noqa: E402
 from corpus import make_corpus  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def _comparable(completions, solutions, reference_scores):
 def test_iou_reward_equals_reference_bit_for_bit(corpus):
     completions, solutions = corpus
     expected = ref.accuracy_reward_iou(completions, solutions)
-    got = vreward.iou_reward(completions, solution=solutions)
+    got = paper.iou_reward(completions, solution=solutions)
     rows = _comparable(completions, solutions, expected)
     assert len(rows) > 1000
     assert [got[i] for i in rows] == [expected[i] for i in rows]
@@ -43,7 +44,7 @@ def test_iou_reward_equals_reference_bit_for_bit(corpus):
 def test_confidence_reward_equals_reference_bit_for_bit(corpus):
     completions, solutions = corpus
     expected = ref.accuracy_reward_confidence(completions, solutions)
-    got = vreward.confidence_reward(completions, solution=solutions)
+    got = paper.confidence_reward(completions, solution=solutions)
     rows = _comparable(completions, solutions, expected)
     assert len(rows) > 1000
     assert [got[i] for i in rows] == [expected[i] for i in rows]
@@ -51,13 +52,13 @@ def test_confidence_reward_equals_reference_bit_for_bit(corpus):
 
 def test_format_reward_equals_reference_everywhere(corpus):
     completions, _ = corpus
-    assert vreward.format_reward(completions) == ref.format_reward(completions)
+    assert paper.format_reward(completions) == ref.format_reward(completions)
 
 
 def test_vreward_reads_what_the_reference_misses(corpus):
     completions, solutions = corpus
     expected = ref.accuracy_reward_iou(completions, solutions)
-    explained = vreward.iou_reward.explain(completions, solution=solutions)
+    explained = paper.iou_reward.explain(completions, solution=solutions)
     rescued = [d for r, d in zip(expected, explained) if r == 0 and d.score > 0]
     assert rescued, "the corpus contains answers only vreward reads (newlines, lowercase keys, No Objects)"
     assert all(d.reason is None for d in rescued)

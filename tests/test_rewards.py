@@ -1,4 +1,5 @@
-"""Hand-verified reward cases, including every quirk of the reference code that vreward fixes."""
+"""Hand-verified reward cases of the paper's definitions (vreward.visual_rft), including every quirk of the
+reference code that vreward fixes. The hardened defaults have their own cases in test_rewards_defaults.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 import vreward
-from vreward import (
-    FrameMismatchWarning,
-    SolutionError,
+from vreward import FrameMismatchWarning, SolutionError
+from vreward.visual_rft import (
     accuracy_reward,
     confidence_reward,
     format_reward,
@@ -194,10 +194,11 @@ def test_giou_reward_paper_and_unit_scales():
 
 
 def test_malformed_ground_truth_names_the_row():
+    strict = make_iou_reward(strict=True)
     with pytest.raises(SolutionError, match=r"solution row 1: .*wrong_arity"):
-        iou_reward([det((A, 0.9))] * 2, solution=[gt(A), "[1, 2, 3]"])
+        strict([det((A, 0.9))] * 2, solution=[gt(A), "[1, 2, 3]"])
     with pytest.raises(SolutionError, match=r"solution row 0: degenerate"):
-        iou_reward([det((A, 0.9))], solution=["[10, 10, 0, 0]"])
+        strict([det((A, 0.9))], solution=["[10, 10, 0, 0]"])
     with pytest.raises(SolutionError, match="2 rows but there are 1"):
         iou_reward([det((A, 0.9))], solution=[gt(A), gt(A)])
     with pytest.raises(SolutionError, match="no ground truth"):

@@ -17,8 +17,8 @@ httpx = pytest.importorskip("httpx")
 import uvicorn  # noqa: E402
 
 from vreward.adapters.openrlhf import build_response, parse_request, split_response  # noqa: E402
-from vreward.composite import make_task_reward  # noqa: E402
-from vreward.server import create_app, parse_weights  # noqa: E402
+from vreward.composite import make_task_reward, parse_weights  # noqa: E402
+from vreward.server import create_app  # noqa: E402
 
 HOST = "127.0.0.1"
 PROMPT = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>" \
@@ -99,7 +99,7 @@ def test_openrlhf_equals_in_process(server):
     for name, batch in expected.parts.items():
         assert data["extra_logs"][name] == batch.scores.tolist()
     assert data["extra_logs"]["prompt_not_prefix"] == [0.0] * len(RESPONSES)
-    assert data["rewards"][0] == pytest.approx(2.9)
+    assert data["rewards"][0] == pytest.approx(1.0 + 0.99 + 1.0)  # IoU, Brier confidence 1 - 0.1 ** 2, format
 
 
 def test_get_reward_alias_and_task_parameter(server):
@@ -153,7 +153,6 @@ def test_score_endpoint_parts_and_reasons(server):
     (b'{"query": ["a", "b"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"]}', 422),
-    (b'{"query": ["a"], "prompts": ["a"], "labels": ["not a box"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"], "labels": [{"width": 3}]}', 422),
 ])
 def test_openrlhf_bad_requests(server, content, status):
@@ -161,6 +160,13 @@ def test_openrlhf_bad_requests(server, content, status):
     assert r.status_code == status, r.text
     assert isinstance(r.json()["error"], str) and r.json()["status"] == status
     assert server.get("/health").status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore::vreward.rewards.base.GroundTruthWarning")
+def test_openrlhf_unreadable_label_scores_zero_and_training_goes_on(server):
+    r = server.post("/openrlhf", json={"query": ["a"], "prompts": ["a"], "labels": ["not a box"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["rewards"] == [0.0]
 
 
 @pytest.mark.parametrize(("body", "status"), [

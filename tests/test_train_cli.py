@@ -63,7 +63,7 @@ def test_file_plus_overrides(config_file):
 def test_json_config_and_reward_subset(tmp_path, config_file):
     data = yaml.safe_load(config_file.read_text())
     data["task"] = "grounding"
-    data["rewards"] = {"names": ["giou"], "options": {"giou": {"scale": "unit"}}}
+    data["rewards"] = {"preset": "visual_rft", "names": ["giou"], "options": {"giou": {"scale": "unit"}}}
     path = tmp_path / "run.json"
     path.write_text(json.dumps(data))
     cfg = load_config(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from vreward.frames import FRAME_NAMES
-from vreward.registry import TASK_NAMES
+from vreward.registry import PRESET_NAMES, TASK_NAMES
 
 
 def _choices(field: str) -> dict[str, Any]:
@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="evaluate on every ground-truth image (COCO's rule) or only the scored ones")
     det.add_argument("--categories", **_choices("categories"),
                      help="evaluate every ground-truth category or only the scored ones")
-    det.add_argument("--threshold", type=float, default=0.5, help="IoU threshold of the rewards' matches")
-    det.add_argument("--matching", **_choices("matching"))
+    det.add_argument("--threshold", type=float, help="IoU threshold of the rewards (default 0.5)")
+    det.add_argument("--matching", choices=_choices("matching")["choices"], help="box matching (default greedy)")
     frames = s.add_argument_group("coordinate frames")
     frames.add_argument("--coords", choices=FRAME_NAMES, help="frame of the model's boxes")
     frames.add_argument("--solution-coords", choices=FRAME_NAMES, help="frame of the ground-truth boxes")
@@ -54,8 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     frames.add_argument("--max-pixels", type=int, default=12845056)
     other = s.add_argument_group("grounding and classification")
     other.add_argument("--thresholds", type=float, nargs="+", default=[0.5], help="grounding Acc@t thresholds")
-    other.add_argument("--match", **_choices("match"))
+    other.add_argument("--match", choices=_choices("match")["choices"],
+                       help="--preset visual_rft: the classification rule (default contains)")
     other.add_argument("--classes", type=Path, help="file with one class name per line")
+    s.add_argument("--preset", **_choices("preset"),
+                   help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     out = s.add_argument_group("output")
     out.add_argument("--output", type=Path, help="per-record scores and reasons (JSONL)")
     out.add_argument("--summary-json", type=Path, help="summary (JSON)")
@@ -66,7 +69,56 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=8192)
     s.add_argument("--no-progress", action="store_true")
     _add_serve(sub)
+    _add_audit(sub)
     return parser
+
+
+def _add_audit(sub) -> None:
+    a = sub.add_parser("audit", help="attack a reward configuration with answers that do none of the task",
+                       description="Score attacks (junk boxes, box grids, whole-image boxes, class lists, malformed "
+                       "blocks, ...) next to honest answers (perfect, slightly off, one object missed, 'No Objects', "
+                       "wrong class) and exit 1 when an attack beats an honest answer or a harmless variation of the "
+                       "perfect answer is punished. Default: vreward's default rewards on the bundled scenes.")
+    a.add_argument("--task", choices=TASK_NAMES, action="append", help="audit this task (repeatable; default all)")
+    a.add_argument("--preset", choices=PRESET_NAMES, default="default", help="reward definitions to audit")
+    a.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=0.5,format=1")
+    a.add_argument("--reward", action="append", metavar="MODULE:FUNCTION",
+                   help="audit your own TRL-style reward function instead (repeatable; needs one --task)")
+    a.add_argument("--data", type=Path, help="build the scenes from this dataset's ground truth (JSONL / JSON / "
+                   "saved dataset with solution, width, height, classes) instead of the bundled ones")
+    a.add_argument("--limit", type=int, default=50, help="most scenes taken from --data")
+    a.add_argument("--report", type=Path, help="write audit.md and audit.html into this directory")
+    a.add_argument("--all", action="store_true", help="print every verdict, not only the failures")
+    a.add_argument("--no-fail", action="store_true", help="exit 0 even when an attack wins")
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from vreward.audit import AuditConfig, audit, scenes_from_records, table, write_report
+    from vreward.composite import parse_weights
+
+    try:
+        if args.reward:
+            if not args.task or len(args.task) != 1:
+                raise ValueError("--reward needs exactly one --task (the scenes to attack it on)")
+            config = AuditConfig.of_functions(args.reward, args.task[0])
+        else:
+            config = AuditConfig.of_preset(args.preset, args.task, parse_weights(args.weights))
+        scenes = None
+        if args.data is not None:
+            from vreward.evaluate.io import read_records
+
+            if not args.task or len(args.task) != 1:
+                raise ValueError("--data needs exactly one --task (what the dataset's ground truth is)")
+            scenes = scenes_from_records((r.data for r in read_records(args.data)), args.task[0], args.limit)
+        report = audit(config, scenes)
+    except ValueError as exc:
+        print(f"vreward audit: error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(table(report, failures_only=not args.all)))
+    if args.report is not None:
+        for path in write_report(report, args.report):
+            print(f"wrote {path}")
+    return 0 if report.passed or args.no_fail else 1
 
 
 def _add_serve(sub) -> None:
@@ -78,6 +130,8 @@ def _add_serve(sub) -> None:
     v.add_argument("--task", choices=TASK_NAMES, default="detection")
     v.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=1,format=1")
     v.add_argument("--options", help='reward options as JSON, e.g. \'{"iou": {"threshold": 0.75}}\'')
+    v.add_argument("--preset", choices=PRESET_NAMES, default="default",
+                   help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     v.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     v.add_argument("--max-batch", type=int, default=4096, help="most completions in one request")
@@ -91,14 +145,15 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from vreward.server import create_app, parse_weights
+        from vreward.composite import parse_weights
+        from vreward.server import create_app
     except ImportError as exc:
         print(f"vreward serve: needs the serve extra (pip install 'vreward[serve]'): {exc}", file=sys.stderr)
         return 2
     try:
         weights = parse_weights(args.weights)
         options = json.loads(args.options) if args.options else None
-        config = {"task": args.task, "weights": weights, "options": options,
+        config = {"task": args.task, "weights": weights, "options": options, "preset": args.preset,
                   "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch}
         create_app(**config)  # validate before starting (bad weights or options exit with status 2)
     except ValueError as exc:
@@ -118,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "audit":
+        return _audit(args)
     from pydantic import ValidationError
 
     from vreward.evaluate import InputError, ScoreConfig, score_with_table
@@ -135,12 +192,13 @@ def main(argv: list[str] | None = None) -> int:
             image_id_field=args.image_id_field, category_field=args.category_field,
             image_path_field=args.image_path_field, coco_gt=args.coco_gt, lvis_gt=args.lvis_gt,
             evaluator=args.evaluator, images=args.images, categories=args.categories,
-            default_score=args.default_score, threshold=args.threshold,
-            matching=args.matching, coords=args.coords, solution_coords=args.solution_coords,
+            default_score=args.default_score, coords=args.coords, solution_coords=args.solution_coords,
             min_pixels=args.min_pixels, max_pixels=args.max_pixels, thresholds=tuple(args.thresholds),
-            match=args.match, classes=classes, output=args.output, summary=args.summary_json, report=args.report,
+            output=args.output, summary=args.summary_json, report=args.report, preset=args.preset,
             worst=args.worst, require_answer_tag=not args.no_answer_tag, skip_bad=args.skip_bad,
-            batch_size=args.batch_size, progress=not args.no_progress)
+            batch_size=args.batch_size, progress=not args.no_progress,
+            **{k: v for k, v in (("threshold", args.threshold), ("matching", args.matching), ("match", args.match),
+                                 ("classes", classes)) if v is not None})
         _, lines = score_with_table(config)
     except ValidationError as exc:
         print(f"vreward score: invalid options:\n{exc}", file=sys.stderr)

@@ -50,6 +50,12 @@ class CompositeReward:
         parts = ", ".join(f"{w:g} * {r.__name__}" for r, w in zip(self.rewards, self.weights))
         return f"CompositeReward({parts})"
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The lowest and highest weighted total."""
+        ends = [(w * lo, w * hi) for r, w in zip(self.rewards, self.weights) for lo, hi in [r.score_range]]
+        return (sum(min(a, b) for a, b in ends), sum(max(a, b) for a, b in ends))
+
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         return self.score_all(completions, **kwargs).total.tolist()
 
@@ -62,12 +68,13 @@ class CompositeReward:
         return CompositeBatch(total=total, parts=parts)
 
 
-def make_task_reward(task: str, weights: dict[str, float] | None = None,
+def make_task_reward(task: str, weights: dict[str, float] | None = None, preset: str = "default",
                      **options: dict[str, Any]) -> CompositeReward:
     """The task's reward set (a row of :data:`vreward.registry.TASKS`) as one composite reward.
 
-    ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``options`` passes settings to one
-    reward's factory by name (``iou={"threshold": 0.75}``).
+    ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``preset`` chooses the definitions
+    (``"default"``: vreward's, hack-resistant; ``"visual_rft"``: the paper's, exactly); ``options`` passes
+    settings to one reward's factory by name (``iou={"threshold": 0.75}``).
     """
     spec = task_spec(task)
     names = list(spec.reward_names)
@@ -75,6 +82,22 @@ def make_task_reward(task: str, weights: dict[str, float] | None = None,
         unknown = sorted(set(given) - set(names))
         if unknown:
             raise ValueError(f"{label} for {unknown} do not apply to task {task!r}, whose rewards are {names}")
-    rewards = [build_reward(name, **options.get(name, {})) for name in names]
+    rewards = [build_reward(name, preset=preset, **options.get(name, {})) for name in names]
     return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in spec.rewards],
                            name=f"{task}_reward")
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """``"iou=1,confidence=1,format=0.5"`` -> ``{"iou": 1.0, ...}`` (``ValueError`` for bad text)."""
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"bad weight {item!r}: expected name=number")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"bad weight {item!r}: {value!r} is not a number") from None
+    return out

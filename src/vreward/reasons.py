@@ -46,8 +46,11 @@ class ZeroReason(str, Enum):
     FORMAT = "format"  # the completion is not <think>...</think><answer>...</answer>
     WRONG_CLASS = "wrong_class"  # classification answer does not name the true class
     SEVERAL_CLASSES = "several_classes"  # classification answer names more than one class
-    CONFIDENCE = "confidence"  # confidences were exactly wrong (1.0 on misses, 0.0 on matches)
+    NEGATED = "negated"  # classification answer names the true class only under a negation ("not a crow")
+    EXTRA_WORDS = "extra_words"  # without a class list, the answer holds words beside the class and common filler
+    CONFIDENCE = "confidence"  # the stated confidences earn nothing (confident misses, unconfident matches)
     NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
+    BAD_GROUND_TRUTH = "bad_ground_truth"  # the row's ground truth cannot be read (the reward warns what is wrong)
 
 
 # Reasons as small integer codes (0: no reason, the score is positive), so that rewards set them with array

@@ -36,7 +36,8 @@ class RewardSpec:
 
     ``name`` keys its weights and options (``{"iou": 1.0}``, ``iou={"threshold": 0.75}``). ``module`` holds its
     class (``reward``), its settings model (``settings``), its factory ``make_<name>_reward`` and its default
-    instance ``<name>_reward`` (TRL logs ``rewards/<name>_reward/mean``); ``doc`` is its documentation page.
+    instance ``<name>_reward`` (TRL logs ``rewards/<name>_reward/mean``); ``doc`` is its documentation page;
+    ``preset`` the set of definitions it belongs to (:data:`PRESETS`).
     """
 
     name: str
@@ -45,6 +46,7 @@ class RewardSpec:
     settings: str
     doc: str
     summary: str
+    preset: str = "default"
 
     @property
     def default_name(self) -> str:
@@ -132,6 +134,24 @@ REWARDS: dict[str, RewardSpec] = {spec.name: spec for spec in (
                "grounding: GIoU of the answer's box with the ground truth"),
 )}
 
+# The paper's definitions, exactly (vreward.visual_rft), for reproductions of Visual-RFT.
+VISUAL_RFT: dict[str, RewardSpec] = {spec.name: spec for spec in (
+    RewardSpec("iou", "vreward.visual_rft", "VisualRFTIoUReward", "VisualRFTDetectionSettings", "docs/rewards/iou.md",
+               "Visual-RFT eq. 3: summed IoU of matched boxes over max(#predictions, #ground truth)", "visual_rft"),
+    RewardSpec("confidence", "vreward.visual_rft", "VisualRFTConfidenceReward", "VisualRFTDetectionSettings",
+               "docs/rewards/confidence.md", "Visual-RFT eq. 4: mean of c if matched, 1 - c if not", "visual_rft"),
+    RewardSpec("format", "vreward.visual_rft", "VisualRFTFormatReward", "FormatSettings", "docs/rewards/format.md",
+               "Visual-RFT: fullmatch <think>.*?</think>\\s*<answer>.*?</answer>", "visual_rft"),
+    RewardSpec("accuracy", "vreward.visual_rft", "VisualRFTAccuracyReward", "VisualRFTClassificationSettings",
+               "docs/rewards/accuracy.md", "Visual-RFT: either normalized name contains the other", "visual_rft"),
+    RewardSpec("giou", "vreward.visual_rft", "VisualRFTGIoUReward", "VisualRFTGroundingSettings",
+               "docs/rewards/giou.md", "Visual-RFT: GIoU + 1", "visual_rft"),
+)}
+
+# The sets of definitions: vreward's defaults (hack-resistant) and the paper's.
+PRESETS: dict[str, dict[str, RewardSpec]] = {"default": REWARDS, "visual_rft": VISUAL_RFT}
+PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
+
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("detection", (("iou", 1.0), ("confidence", 1.0), ("format", 1.0)), "iou",
              "few-shot / open-vocabulary detection: boxes with confidences"),
@@ -150,11 +170,15 @@ def public_rewards() -> dict[str, str]:
     return {public: spec.module for spec in REWARDS.values() for public in spec.public_names}
 
 
-def reward_spec(name: str) -> RewardSpec:
-    """The row of reward ``name`` (a ``ValueError`` listing the rewards when there is none)."""
-    spec = REWARDS.get(name) if isinstance(name, str) else None
+def reward_spec(name: str, preset: str = "default") -> RewardSpec:
+    """The row of reward ``name`` in ``preset`` (a ``ValueError`` listing the choices when there is none)."""
+    rewards = PRESETS.get(preset) if isinstance(preset, str) else None
+    if rewards is None:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESET_NAMES)}")
+    spec = rewards.get(name) if isinstance(name, str) else None
     if spec is None:
-        raise ValueError(f"unknown reward {name!r}; choose one of {list(REWARD_NAMES)}")
+        raise ValueError(f"unknown reward {name!r}{'' if preset == 'default' else f' in preset {preset!r}'}; "
+                         f"choose one of {list(rewards)}")
     return spec
 
 
@@ -166,13 +190,14 @@ def task_spec(name: str) -> TaskSpec:
     return spec
 
 
-def build_reward(name: str, settings: RewardSettings | None = None, **options: Any) -> Reward:
-    """A new reward ``name`` with ``options``, e.g. ``build_reward("iou", threshold=0.75)``."""
-    return reward_spec(name).build(settings, **options)
+def build_reward(name: str, settings: RewardSettings | None = None, preset: str = "default",
+                 **options: Any) -> Reward:
+    """A new reward ``name`` of ``preset`` with ``options``, e.g. ``build_reward("iou", threshold=0.75)``."""
+    return reward_spec(name, preset).build(settings, **options)
 
 
-def options_for(name: str, available: dict[str, Any]) -> dict[str, Any]:
+def options_for(name: str, available: dict[str, Any], preset: str = "default") -> dict[str, Any]:
     """The entries of ``available`` that are options of reward ``name`` (for surfaces holding one flat set of
     options for all rewards, such as ``vreward score``'s command line)."""
-    accepted = reward_spec(name).options
+    accepted = reward_spec(name, preset).options
     return {key: value for key, value in available.items() if key in accepted}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, build_response, parse_request
+from vreward.cache import BoundedCache
 from vreward.composite import CompositeReward, make_task_reward
 from vreward.errors import ClientError
 from vreward.registry import TASKS
@@ -102,30 +103,8 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-class RewardCache:
-    """Composite rewards by (task, weights, options), built once (bounded LRU, thread-safe)."""
-
-    def __init__(self, size: int = _REWARD_CACHE_SIZE):
-        self._lock = threading.Lock()
-        self._items: OrderedDict[bytes, CompositeReward] = OrderedDict()
-        self.size = size
-
-    def get(self, task: str, weights: Mapping[str, float] | None, options: Mapping[str, Any] | None) -> CompositeReward:
-        key = orjson.dumps([task, weights or {}, options or {}], option=orjson.OPT_SORT_KEYS)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        reward = build_reward(task, weights, options)
-        with self._lock:
-            self._items[key] = reward
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return reward
-
-
 def build_reward(task: str, weights: Mapping[str, float] | None = None,
-                 options: Mapping[str, Any] | None = None) -> CompositeReward:
+                 options: Mapping[str, Any] | None = None, preset: str = "default") -> CompositeReward:
     """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options 422)."""
     from pydantic import ValidationError
 
@@ -138,7 +117,7 @@ def build_reward(task: str, weights: Mapping[str, float] | None = None,
             isinstance(v, Mapping) for v in options.values())):
         raise ClientError("`options` must be an object of option objects by reward name", 422)
     try:
-        return make_task_reward(task, dict(weights) if weights else None,
+        return make_task_reward(task, dict(weights) if weights else None, preset=preset,
                                 **{k: dict(v) for k, v in (options or {}).items()})
     except ValidationError as exc:
         raise ClientError(f"invalid options: {_short_validation(exc)}", 422) from None
@@ -194,30 +173,39 @@ def _score_rows(reward: CompositeReward, completions: list[Any], kwargs: dict[st
 
 def create_app(task: str = "detection", weights: Mapping[str, float] | None = None,
                options: Mapping[str, Mapping[str, Any]] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES) -> FastAPI:
+               max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES,
+               preset: str = "default") -> FastAPI:
     """The reward server's app. ``task``, ``weights`` and ``options`` (as in ``make_task_reward``) configure the
-    default reward; they are validated here (``ValueError`` for bad ones)."""
+    default reward, ``preset`` the definitions of every reward it serves; they are validated here (``ValueError``
+    for bad ones)."""
     try:
-        default_reward = build_reward(task, weights, options)
+        default_reward = build_reward(task, weights, options, preset)
     except ClientError as exc:
         raise ValueError(exc.message) from None  # a configuration error of the server itself
     if max_body_bytes <= 0 or max_batch <= 0:
         raise ValueError("max_body_bytes and max_batch must be positive")
-    cache = RewardCache()
+    rewards: BoundedCache[CompositeReward] = BoundedCache("server rewards", _REWARD_CACHE_SIZE)
     metrics = Metrics()
     app = FastAPI(title="vreward", version=_version(), docs_url=None, redoc_url=None, openapi_url=None)
     app.state.metrics = metrics
     app.state.config = {"task": task, "weights": dict(weights or {}), "options": dict(options or {}),
-                        "max_body_bytes": max_body_bytes, "max_batch": max_batch}
+                        "max_body_bytes": max_body_bytes, "max_batch": max_batch, "preset": preset}
+
+    def cached(req_task: Any, req_weights: Any, req_options: Any) -> CompositeReward:
+        try:
+            key = orjson.dumps([req_task, req_weights or {}, req_options or {}], option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            raise ClientError("`task`, `weights` and `options` must be JSON values", 422) from None
+        return rewards.get_or_compute(key, lambda: build_reward(req_task, req_weights, req_options, preset))
 
     def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None) -> CompositeReward:
         if req_task in (None, task) and req_weights is None and req_options is None:
             return default_reward
         if req_task in (None, task):
             # the request's weights/options replace the server's, for the server's task
-            return cache.get(task, req_weights if req_weights is not None else weights,
-                             req_options if req_options is not None else options)
-        return cache.get(req_task, req_weights, req_options)
+            return cached(task, req_weights if req_weights is not None else weights,
+                          req_options if req_options is not None else options)
+        return cached(req_task, req_weights, req_options)
 
     async def read_json(request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -352,22 +340,6 @@ def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
             if not ok:
                 kind = " pair [width, height]" if key == "image_size" else ""
                 raise ClientError(f"`{key}[{i}]` must be a positive number{kind}, got {v!r:.40}", 422)
-
-
-def parse_weights(text: str | None) -> dict[str, float] | None:
-    """``"iou=1,confidence=1,format=0.5"`` -> ``{"iou": 1.0, ...}`` (``ValueError`` for bad text)."""
-    if not text:
-        return None
-    out: dict[str, float] = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"bad weight {item!r}: expected name=number")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"bad weight {item!r}: {value!r} is not a number") from None
-    return out
 
 
 def _short_validation(exc: Exception) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vreward.registry import TASK_NAMES, build_reward, task_spec
+from vreward.registry import PRESET_NAMES, TASK_NAMES, build_reward, task_spec
 from vreward.rewards.settings import Frame, FrameSettings
 from vreward_train.families import TRAINABLE_FAMILIES
 from vreward_train.prompts import TEMPLATES
@@ -112,8 +112,10 @@ class DataSection(_Section):
 
 
 class RewardsSection(_Section):
-    """Which rewards, their weights and their options (defaults: the task's Visual-RFT set, weight 1)."""
+    """Which rewards, their definitions, weights and options (defaults: the task's reward set, weight 1)."""
 
+    preset: Literal[PRESET_NAMES] = Field(  # type: ignore[valid-type]
+        "default", description="default: vreward's hack-resistant definitions; visual_rft: the paper's, exactly")
     names: tuple[str, ...] | None = Field(None, description="subset of the task's rewards (None: all of them)")
     weights: dict[str, float] = Field(default_factory=dict, description="weight by reward name")
     options: dict[str, dict[str, Any]] = Field(
@@ -222,7 +224,7 @@ class TrainConfig(_Section):
                 raise ValueError(f"rewards.options.{name}: {fixed} follow model.family, model.min_pixels/"
                                  "max_pixels and data.solution_coords; set them there")
             try:
-                build_reward(name, **options)
+                build_reward(name, preset=self.rewards.preset, **options)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 loc = ".".join(str(x) for x in err["loc"])

@@ -120,7 +120,7 @@ def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels:
               "min_pixels": min_pixels, "max_pixels": max_pixels}
     funcs = []
     for name in config.reward_names():
-        spec = reward_spec(name)
+        spec = reward_spec(name, config.rewards.preset)
         options = dict(config.rewards.options.get(name, {}))
         if spec.frame_aware:
             options.update(frames)

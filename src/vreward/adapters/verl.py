@@ -21,9 +21,10 @@ Task of a row: ``extra_info["task"]``, else the ``task`` reward kwarg, else gues
 (:data:`DATA_SOURCE_TASKS`). Image size of a row (pixel frames): ``extra_info`` ``width`` and ``height``, or
 ``image_size`` ``(width, height)``. Coordinate frames: ``extra_info`` ``coords`` / ``solution_coords``, else the
 reward kwargs of the same names. Other reward kwargs: ``weights`` (``{"format": 0.5}``), ``options`` (per
-reward name, ``{"iou": {"threshold": 0.75}}``), ``all_keys`` (every row gets every reward's key, 0.0 where the
-reward is not part of the row's task: verl needs the same keys on every row of a mixed-task batch), and, for
-the batch form only, ``as_float`` (return plain totals, for verl versions whose batch manager takes floats only).
+reward name, ``{"iou": {"threshold": 0.75}}``), ``preset`` (``"visual_rft"``: the paper's definitions),
+``all_keys`` (every row gets every reward's key, 0.0 where the reward is not part of the row's task: verl needs
+the same keys on every row of a mixed-task batch), and, for the batch form only, ``as_float`` (return plain
+totals, for verl versions whose batch manager takes floats only).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 from vreward.composite import CompositeReward, make_task_reward
-from vreward.registry import REWARDS, TASKS, task_spec
+from vreward.registry import REWARDS, TASKS, reward_spec, task_spec
 
 # Substrings of ``data_source`` (lower-cased) that name a task, checked in this order: grounding first, so
 # that "refcoco" is not taken for COCO detection.
@@ -70,21 +71,21 @@ def task_of(data_source: Any, extra_info: Mapping[str, Any] | None = None, defau
 
 
 @lru_cache(maxsize=64)
-def _cached(task: str, weights_json: str, options_json: str) -> CompositeReward:
-    return make_task_reward(task, json.loads(weights_json) or None, **json.loads(options_json))
+def _cached(task: str, weights_json: str, options_json: str, preset: str) -> CompositeReward:
+    return make_task_reward(task, json.loads(weights_json) or None, preset=preset, **json.loads(options_json))
 
 
 def task_reward(task: str, weights: Mapping[str, float] | None = None,
                 options: Mapping[str, Mapping[str, Any]] | None = None, coords: str | None = None,
-                solution_coords: str | None = None) -> CompositeReward:
-    """``make_task_reward`` built once per (task, weights, options, frames) and reused."""
+                solution_coords: str | None = None, preset: str = "default") -> CompositeReward:
+    """``make_task_reward`` built once per (task, weights, options, frames, preset) and reused."""
     merged = {name: dict(value) for name, value in (options or {}).items()}
     frames = {k: v for k, v in (("coords", coords), ("solution_coords", solution_coords)) if v is not None}
     if frames:
         for name in task_spec(task).reward_names:
-            if REWARDS[name].frame_aware:
+            if reward_spec(name, preset).frame_aware:
                 merged[name] = {**frames, **merged.get(name, {})}
-    return _cached(task, json.dumps(dict(weights or {}), sort_keys=True), json.dumps(merged, sort_keys=True))
+    return _cached(task, json.dumps(dict(weights or {}), sort_keys=True), json.dumps(merged, sort_keys=True), preset)
 
 
 def _size(extra_info: Mapping[str, Any] | None) -> tuple[float, float] | None:
@@ -110,7 +111,7 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
                         weights: Mapping[str, float] | None = None,
                         options: Mapping[str, Mapping[str, Any]] | None = None, coords: str | None = None,
                         solution_coords: str | None = None, all_keys: bool = False, as_float: bool = False,
-                        **kwargs: Any) -> list[dict[str, float]] | list[float]:
+                        preset: str = "default", **kwargs: Any) -> list[dict[str, float]] | list[float]:
     """verl's batch reward function: one ``score_all`` call per group of rows with the same task and frames."""
     n = len(solution_strs)
     if len(data_sources) != n or len(ground_truths) != n:
@@ -126,7 +127,7 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
         groups.setdefault(key, []).append(i)
     results: list[dict[str, float]] = [{} for _ in range(n)]
     for (row_task, row_coords, row_solution_coords), rows in groups.items():
-        reward = task_reward(row_task, weights, options, row_coords, row_solution_coords)
+        reward = task_reward(row_task, weights, options, row_coords, row_solution_coords, preset)
         columns: dict[str, Any] = {"solution": [ground_truths[i] for i in rows]}
         sizes = [_size(infos[i]) for i in rows]
         if all(s is not None for s in sizes):

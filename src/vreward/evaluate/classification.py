@@ -8,7 +8,6 @@ docs/evaluate-grounding-classification.md.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 
 from vreward.evaluate.base import Figure, Record, Sample
 from vreward.parsing import ParsedBatch, answer_text
-from vreward.rewards.base import RewardBatch
+from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.classification import normalize_class, strip_answer
 from vreward.solution import solution_answers
 
@@ -30,25 +29,17 @@ MAX_TRACKED_PAIRS = 200_000  # distinct (truth, answer) pairs counted; later new
 class ClassificationMetrics:
     """Accuracy, per-class accuracy and confused pairs, accumulated batch by batch.
 
-    ``match`` and ``classes`` mean what they mean for :func:`vreward.make_accuracy_reward`; they are used
-    when ``results`` holds no ``accuracy_reward`` (the metrics then score the batch themselves), so pass the
-    same values as the reward's. ``require_answer_tag`` likewise.
+    Correctness is the accuracy reward's: its result in ``results`` when the batch was scored with it, else the
+    metrics score the batch with ``reward`` (default: vreward's ``accuracy_reward``; pass the reward you score
+    with, e.g. ``vreward.visual_rft.make_accuracy_reward(match="exact")``).
     """
 
     reward_name = "accuracy_reward"
 
-    def __init__(self, *, match: str = "contains", classes: Sequence[str] | None = None,
-                 require_answer_tag: bool = True):
-        if match not in ("contains", "exact"):
-            raise ValueError(f"match must be 'contains' or 'exact', got {match!r}")
-        if classes is not None:
-            classes = tuple(classes)
-            if not all(isinstance(c, str) and c.strip() for c in classes):
-                raise ValueError("classes must be non-empty strings")
-        self.match = match
-        self.classes = classes
-        self.require_answer_tag = require_answer_tag
-        self._reward = None
+    def __init__(self, *, reward: Reward | None = None):
+        if reward is not None and not isinstance(reward, Reward):
+            raise ValueError(f"reward must be a vreward Reward, got {type(reward).__name__}")
+        self._reward = reward
         self._n = 0
         self._correct = 0
         self._class_n: Counter = Counter()  # normalized truth -> samples
@@ -166,10 +157,9 @@ class ClassificationMetrics:
 
     # ------------------------------------------------------------------------------------------- helpers
 
-    def _own_reward(self):
+    def _own_reward(self) -> Reward:
         if self._reward is None:
-            from vreward.rewards import make_accuracy_reward
+            from vreward.rewards.classification import accuracy_reward
 
-            self._reward = make_accuracy_reward(match=self.match, classes=self.classes,
-                                                require_answer_tag=self.require_answer_tag)
+            self._reward = accuracy_reward
         return self._reward

@@ -28,8 +28,8 @@ from vreward.evaluate.coco_eval import EvaluatorName
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records, record_location
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
 from vreward.progress import progress_bar
-from vreward.registry import build_reward, options_for, task_spec
-from vreward.rewards.settings import Frame
+from vreward.registry import PRESET_NAMES, PRESETS, build_reward, options_for, reward_spec, task_spec
+from vreward.rewards.settings import Frame, FrameSettings
 from vreward.solution import SolutionError
 
 # A task of vreward.registry.TASKS: its rewards are scored on every record.
@@ -66,6 +66,8 @@ class ScoreConfig(BaseModel):
     match: Literal["contains", "exact"] = "contains"
     classes: tuple[str, ...] | None = None
     require_answer_tag: bool = True
+    preset: Literal[PRESET_NAMES] = Field(  # type: ignore[valid-type]
+        "default", description="reward definitions: vreward's defaults, or the paper's (visual_rft)")
     output: Path | None = Field(None, description="per-record scores and reasons (JSONL)")
     summary: Path | None = Field(None, description="summary (JSON)")
     report: Path | None = Field(None, description="directory for report.md / report.html and plots")
@@ -109,22 +111,30 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
     if config.task == "classification":
         from vreward.evaluate.classification import ClassificationMetrics
 
-        return ClassificationMetrics(match=config.match, classes=config.classes, require_answer_tag=tag)
+        return ClassificationMetrics()
     return None
 
 
 def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vreward.Reward]:
-    """The task's rewards (its row of :data:`vreward.registry.TASKS`), each with the options of ``config`` it
-    takes, in the frames the records (or the metrics' ground truth) use.
+    """The task's rewards (its row of :data:`vreward.registry.TASKS`) in ``config.preset``, each with the options
+    of ``config`` it takes, in the frames the records (or the metrics' ground truth) use.
 
     Ground truth taken from a COCO / LVIS file is in pixels; the model's frame is then ``coords`` (Qwen2-VL's
     0-1000 by default, as in :func:`build_metrics`). Otherwise both frames are the configured ones, the same
-    the task's metrics use.
+    the task's metrics use. A reward option set explicitly that none of the task's rewards takes (``match`` with
+    the default preset, say) is an error; frames and ``require_answer_tag`` also serve the metrics.
     """
-    available = config.model_dump()
+    names = task_spec(config.task).reward_names
+    available = {**config.model_dump(), "strict": True}  # a bad file is an error naming the line
     if getattr(metrics, "solution_coords", None) is not None:
         available.update(coords=config.coords or "qwen2vl", solution_coords=metrics.solution_coords)
-    return [build_reward(name, **options_for(name, available)) for name in task_spec(config.task).reward_names]
+    taken = {option for name in names for option in reward_spec(name, config.preset).options}
+    reward_options = {option for rows in PRESETS.values() for spec in rows.values() for option in spec.options}
+    unused = sorted((config.model_fields_set & reward_options) - taken - set(FrameSettings.model_fields))
+    if unused:
+        raise ValueError(f"{unused} are not options of the rewards of task {config.task!r} in preset "
+                         f"{config.preset!r} ({', '.join(names)})")
+    return [build_reward(name, preset=config.preset, **options_for(name, available, config.preset)) for name in names]
 
 
 class _Tally:

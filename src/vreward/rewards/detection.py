@@ -1,4 +1,22 @@
-"""Detection rewards (Visual-RFT): IoU reward and confidence reward over greedy box matching."""
+"""Detection rewards: the IoU reward and a calibrated confidence reward, over one greedy box matching.
+
+The IoU reward is Visual-RFT's (arXiv 2503.01785, eq. 3: the matched IoUs summed over max(#ground truth,
+#predictions)), with one hole closed: when the ground truth carries labels, a predicted box without a label (or
+with ``""``) matches none of them (``require_labels``), so leaving labels out no longer scores like a perfect
+answer. The confidence reward replaces the paper's (mean over predictions of ``c`` if matched, ``1 - c`` if
+not; in :mod:`vreward.visual_rft`) by a Brier-style proper score:
+
+    score = sum over predictions of [m - (c - m)**2]  /  ((#predictions + #ground truth) / 2)
+
+with ``m`` 1 for a matched prediction and 0 otherwise, ``c`` its confidence in [0, 1]. A matched box earns
+``1 - (1 - c)**2``, an unmatched one ``-c**2``. The denominator does not depend on which boxes match, so the
+expected credit of a box that is right with probability ``p`` is ``2pc - c**2`` times a constant, largest at
+``c = p``: stating one's true confidence pays best. Boxes that match nothing earn nothing at confidence 0 and
+cost at any other (the paper pays 1.0 for one junk box at confidence 0); padding an answer with junk lowers its
+score, and missed objects lower it too. The score is 1 when every object is found by one box at confidence 1,
+and lies in [-2, 1]: negative when confident misses outweigh the hits.
+See docs/rewards/confidence.md.
+"""
 
 from __future__ import annotations
 
@@ -34,14 +52,14 @@ class DetectionMatch:
 
 # The IoU and confidence rewards of one TRL step (called one after the other) share one matching.
 _MATCHES: BoundedCache[DetectionMatch] = BoundedCache("detection matches", 8)
-_MATCH_OPTIONS = ("threshold", "matching", "match_labels", "drop_duplicates", "missing_confidence", "coords",
-                  "solution_coords", "min_pixels", "max_pixels")
+_MATCH_OPTIONS = ("threshold", "matching", "match_labels", "require_labels", "drop_duplicates", "missing_confidence",
+                  "coords", "solution_coords", "min_pixels", "max_pixels")
 
 
 def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: DetectionSettings,
                      reward: Reward | None = None) -> DetectionMatch:
     """Match a parsed batch against its ``solution`` column (warning ``reward``'s frame mismatches once)."""
-    gt = parse_solutions(kwargs.get("solution"), len(parsed))
+    gt = parse_solutions(kwargs.get("solution"), len(parsed), strict=settings.strict)
     sizes = batch_sizes(kwargs, len(parsed), settings)
     key = ContentKey(parsed.key, gt.key, tuple(getattr(settings, name) for name in _MATCH_OPTIONS),
                      None if sizes is None else (sizes[0].tobytes(), sizes[1].tobytes()))
@@ -59,7 +77,7 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSetti
     boxes, offsets = parsed.boxes, parsed.offsets
     keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
-    labels = _label_ids(parsed, gt) if settings.match_labels else None
+    labels = _label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
     no_labels = np.zeros(0, np.int64)
     result = match_arrays(boxes, scores, offsets, np.ascontiguousarray(gt_boxes), gt.offsets, settings.threshold,
                           settings.matching, no_labels if labels is None else labels[0],
@@ -71,23 +89,32 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSetti
                           frame_messages=frame_messages)
 
 
-def _label_ids(parsed: ParsedBatch, gt: GroundTruth) -> tuple[np.ndarray, np.ndarray] | None:
-    """Integer label ids for label-aware matching, or None when one side carries no labels at all."""
-    if not parsed.has_labels or not gt.has_labels:
+# Label id of a predicted box without a label that may match no labelled ground truth (the matching kernels
+# keep apart any two ids that are not -1 and differ; -1 is "no label", matching anything).
+_UNLABELLED = -2
+
+
+def _label_ids(parsed: ParsedBatch, gt: GroundTruth, require_labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer label ids (P,) and (G,) for label-aware matching, or None when labels cannot matter: the ground
+    truth carries none, or the predictions carry none and ``require_labels`` is off."""
+    if not gt.has_labels or not (parsed.has_labels or require_labels):
         return None
     ids: dict[str, int] = {}
-    gt_ids = np.array([_label_id(x, ids) for x in gt.labels], np.int64)
-    pred_ids = np.array([_label_id(x, ids) for x in parsed.labels], np.int64)
+    gt_ids = np.array([_label_id(x, ids, -1) for x in gt.labels], np.int64)
+    unlabelled = _UNLABELLED if require_labels else -1
+    pred_ids = np.array([_label_id(x, ids, unlabelled) for x in parsed.labels], np.int64)
     return pred_ids, gt_ids
 
 
-def _label_id(label: str | None, ids: dict[str, int]) -> int:
+def _label_id(label: str | None, ids: dict[str, int], unlabelled: int) -> int:
     norm = normalize_label(label)
-    return -1 if norm is None else ids.setdefault(norm, len(ids))
+    return unlabelled if norm is None else ids.setdefault(norm, len(ids))
 
 
 _BOXES_ON_EMPTY = REASON_CODE[ZeroReason.BOXES_ON_EMPTY.value]
 _MISSED_OBJECTS = REASON_CODE[ZeroReason.MISSED_OBJECTS.value]
+_CONFIDENCE = REASON_CODE[ZeroReason.CONFIDENCE.value]
+_NO_MATCH = REASON_CODE[ZeroReason.NO_MATCH.value]
 
 
 def empty_cases(parsed: ParsedBatch, n_gt: np.ndarray, scores: np.ndarray, otherwise: ZeroReason,
@@ -121,31 +148,74 @@ class IoUReward(Reward):
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
-        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m, m.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return match_details(result.evidence, result.parsed, i)
 
+    def signals(self, result: RewardBatch) -> dict[str, float]:
+        return match_signals(result.evidence, result.parsed)
+
+
+def confidences(parsed: ParsedBatch, settings: DetectionSettings) -> np.ndarray:
+    """(P,) each predicted box's confidence clipped to [0, 1], ``missing_confidence`` where none is stated."""
+    c = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
+    return np.clip(c, 0.0, 1.0)
+
 
 class ConfidenceReward(Reward):
-    """Visual-RFT confidence reward: mean over predictions of c if matched, 1 - c if not."""
+    """Brier-style confidence reward: ``sum of m - (c - m)**2`` over the mean of the prediction and object counts
+    (module docstring); in [-2, 1]."""
 
     default_name = "confidence_reward"
     settings_class = DetectionSettings
     settings: DetectionSettings
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (-2.0, 1.0)
+
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
-        c = np.where(np.isnan(parsed.confidences), self.settings.missing_confidence, parsed.confidences)
-        c = np.clip(c, 0.0, 1.0)
-        per_box = np.where(m.gt_index >= 0, c, 1.0 - c)
+        c = confidences(parsed, self.settings)
+        hit = (m.gt_index >= 0).astype(np.float64)
+        credit = hit - (c - hit) ** 2
         kept = m.order[m.keep[m.order]]
-        total = np.bincount(m.rows[kept], weights=per_box[kept], minlength=len(parsed))
-        scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
-        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m)
+        n = len(parsed)
+        total = np.bincount(m.rows[kept], weights=credit[kept], minlength=n)
+        n_matched = np.bincount(m.rows[kept], weights=hit[kept], minlength=n)
+        denom = (m.n_pred + m.n_gt) / 2.0
+        scores = np.divide(total, denom, out=np.zeros(n), where=denom > 0)
+        codes = empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE)
+        codes[(codes == _CONFIDENCE) & (n_matched == 0)] = _NO_MATCH
+        return Scored(scores, codes, m, m.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return match_details(result.evidence, result.parsed, i)
+
+    def signals(self, result: RewardBatch) -> dict[str, float]:
+        return {**match_signals(result.evidence, result.parsed), **confidence_signals(result.parsed,
+                                                                                      result.evidence)}
+
+
+def confidence_signals(parsed: ParsedBatch, match: DetectionMatch) -> dict[str, float]:
+    """A summary of the stated confidences (a policy gaming a confidence reward pushes them to 0 or 1)."""
+    stated = parsed.confidences[match.keep]
+    stated = stated[~np.isnan(stated)]
+    if not len(stated):
+        return {}
+    return {"confidence_mean": float(stated.mean()), "confidence_std": float(stated.std()),
+            "confidence_at_most_0.05": float((stated <= 0.05).mean()),
+            "confidence_at_least_0.95": float((stated >= 0.95).mean())}
+
+
+def match_signals(match: DetectionMatch, parsed: ParsedBatch) -> dict[str, float]:
+    """Batch shares that show box hacking: completions with boxes that match nothing, box counts."""
+    if not len(parsed):
+        return {}
+    unmatched = np.bincount(match.rows[match.keep & (match.gt_index < 0)], minlength=len(parsed)) > 0
+    return {"unmatched_boxes_share": float(unmatched.mean()), "predicted_boxes_mean": float(match.n_pred.mean()),
+            "ground_truth_boxes_mean": float(match.n_gt.mean())}
 
 
 def match_details(match: DetectionMatch, parsed: ParsedBatch, i: int) -> dict[str, Any]:

@@ -22,6 +22,9 @@ class RewardSettings(BaseModel):
     require_answer_tag: bool = Field(
         True, description="Read boxes / answers only inside <answer>...</answer>; False reads the whole text "
         "after </think> when there is no tag (models answering without tags)")
+    strict: bool = Field(
+        False, description="a ground-truth row that cannot be read raises SolutionError; by default it scores 0 "
+        "with reason bad_ground_truth and a warning, so that one bad label does not end a training run")
 
     @classmethod
     def from_options(cls: type[S], settings: S | None = None, **options: Any) -> S:
@@ -55,32 +58,47 @@ class DetectionSettings(FrameSettings):
     matching: Literal["greedy", "hungarian"] = Field(
         "greedy", description="greedy by confidence (Visual-RFT) or optimal one-to-one (scipy)")
     match_labels: bool = Field(True, description="when both boxes carry labels, they must agree to match")
+    require_labels: bool = Field(
+        True, description="when the ground truth carries labels, a predicted box without one matches none of "
+        "them (False: an unlabelled box matches any label, as before labels were checked)")
     drop_duplicates: bool = Field(True, description="drop exact duplicate predicted boxes (first kept)")
     missing_confidence: float = Field(
         1.0, ge=0.0, le=1.0, description="confidence of a predicted box that states none")
 
 
 class GroundingSettings(FrameSettings):
-    """Options of :func:`make_giou_reward`."""
+    """Options of :func:`make_giou_reward`: Acc@IoU credit with a bounded GIoU shaping term."""
 
-    scale: Literal["paper", "unit"] = Field("paper", description="'paper': GIoU + 1 in [0, 2]; 'unit': [0, 1]")
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="a box is right when its IoU is strictly above this "
+                             "(Acc@0.5); it then earns shaping + (1 - shaping) * IoU")
+    shaping: float = Field(0.2, ge=0.0, lt=1.0, description="most a box at or below the threshold earns (the GIoU "
+                           "shaping term)")
+    near_giou: float = Field(-0.5, gt=-1.0, le=0.0, description="GIoU from which a box counts as near the target "
+                             "and earns the whole shaping credit")
 
 
 class ClassificationSettings(RewardSettings):
     """Options of :func:`make_accuracy_reward`."""
 
-    match: Literal["contains", "exact"] = Field(
-        "contains", description="'contains': either normalized string contains the other (Visual-RFT); "
-        "'exact': normalized strings are equal")
     classes: tuple[str, ...] | None = Field(
-        None, description="all class names: an answer naming two or more of them scores 0 (exactly detected "
-        "instead of by separators)")
+        None, description="all class names; the answer must name exactly one of them, the true one (a row's "
+        "`classes_column` takes precedence)")
+    classes_column: str = Field("classes", min_length=1, description="dataset column holding each row's class "
+                                "list, when the dataset has one")
+    extra_words: tuple[str, ...] = Field(
+        (), description="without a class list: words an answer may hold beside the class name, in addition to "
+        "common filler (vreward.rewards.classification.FILLER_WORDS)")
 
     @model_validator(mode="after")
     def _classes_nonempty(self) -> ClassificationSettings:
-        if self.classes is not None and not all(c.strip() for c in self.classes):
-            raise ValueError("classes must be non-empty strings")
+        check_class_names(self.classes)
         return self
+
+
+def check_class_names(classes: tuple[str, ...] | None) -> None:
+    """A ``ValueError`` unless ``classes`` is None or non-empty names."""
+    if classes is not None and not all(isinstance(c, str) and c.strip() for c in classes):
+        raise ValueError("classes must be non-empty strings")
 
 
 class FormatSettings(RewardSettings):
