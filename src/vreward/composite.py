@@ -1,9 +1,10 @@
-"""A weighted sum of rewards usable by any trainer, e.g. Visual-RFT's iou + confidence + format.
+"""A weighted sum of rewards usable by any trainer, e.g. a task's iou + confidence + format.
 
 >>> from vreward.composite import make_task_reward
->>> reward = make_task_reward("detection")
->>> reward(["<think>.</think><answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>"],
-...        solution=["[0, 0, 10, 10]"])
+>>> completion = "<think>.</think><answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>"
+>>> make_task_reward("detection")([completion], solution=["[0, 0, 10, 10]"])  # 1 + (1 - 0.1 ** 2) + 1
+[2.99]
+>>> make_task_reward("detection", preset="visual_rft")([completion], solution=["[0, 0, 10, 10]"])
 [2.9]
 """
 
