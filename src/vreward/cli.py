@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--threshold", type=float, default=0.5, help="IoU threshold of the rewards' matches")
     det.add_argument("--matching", choices=("greedy", "hungarian"), default="greedy")
     frames = s.add_argument_group("coordinate frames")
+    frames.add_argument("--family", help="model family: a name (qwen3vl, paligemma, ...), transformers model_type, "
+                        "Hub id or checkpoint; sets how answers are read and --coords")
     frames.add_argument("--coords", choices=FRAME_NAMES, help="frame of the model's boxes")
     frames.add_argument("--solution-coords", choices=FRAME_NAMES, help="frame of the ground-truth boxes")
     frames.add_argument("--min-pixels", type=int, default=3136)
@@ -69,6 +71,7 @@ def _add_serve(sub) -> None:
     v.add_argument("--task", choices=TASK_NAMES, default="detection")
     v.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=1,format=1")
     v.add_argument("--options", help='reward options as JSON, e.g. \'{"iou": {"threshold": 0.75}}\'')
+    v.add_argument("--family", help="model family of the completions (name, model_type or Hub id)")
     v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     v.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     v.add_argument("--max-batch", type=int, default=4096, help="most completions in one request")
@@ -89,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         weights = parse_weights(args.weights)
         options = json.loads(args.options) if args.options else None
-        config = {"task": args.task, "weights": weights, "options": options,
+        config = {"task": args.task, "weights": weights, "options": options, "family": args.family,
                   "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch}
         create_app(**config)  # validate before starting (bad weights or options exit with status 2)
     except ValueError as exc:
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             image_path_field=args.image_path_field, coco_gt=args.coco_gt, lvis_gt=args.lvis_gt,
             evaluator=args.evaluator, images=args.images, categories=args.categories,
             default_score=args.default_score, threshold=args.threshold,
-            matching=args.matching, coords=args.coords, solution_coords=args.solution_coords,
+            matching=args.matching, family=args.family, coords=args.coords, solution_coords=args.solution_coords,
             min_pixels=args.min_pixels, max_pixels=args.max_pixels, thresholds=tuple(args.thresholds),
             match=args.match, classes=classes, output=args.output, summary=args.summary_json, report=args.report,
             worst=args.worst, require_answer_tag=not args.no_answer_tag, skip_bad=args.skip_bad,

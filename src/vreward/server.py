@@ -1,6 +1,6 @@
 """HTTP reward server: vreward's rewards for trainers that call a reward URL (OpenRLHF) or any JSON client.
 
-``create_app(task, weights, options)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
+``create_app(task, weights, options, family)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
 (see docs/server.md): ``POST /openrlhf`` (also ``POST /get_reward``), ``POST /score``, ``GET /health``,
 ``GET /metrics`` (Prometheus text; ``?format=json`` for JSON).
 
@@ -103,20 +103,21 @@ class Metrics:
 
 
 class RewardCache:
-    """Composite rewards by (task, weights, options), built once (bounded LRU, thread-safe)."""
+    """Composite rewards by (task, weights, options, family), built once (bounded LRU, thread-safe)."""
 
     def __init__(self, size: int = _REWARD_CACHE_SIZE):
         self._lock = threading.Lock()
         self._items: OrderedDict[bytes, CompositeReward] = OrderedDict()
         self.size = size
 
-    def get(self, task: str, weights: Mapping[str, float] | None, options: Mapping[str, Any] | None) -> CompositeReward:
-        key = orjson.dumps([task, weights or {}, options or {}], option=orjson.OPT_SORT_KEYS)
+    def get(self, task: str, weights: Mapping[str, float] | None, options: Mapping[str, Any] | None,
+            family: str | None = None) -> CompositeReward:
+        key = orjson.dumps([task, weights or {}, options or {}, family], option=orjson.OPT_SORT_KEYS)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        reward = build_reward(task, weights, options)
+        reward = build_reward(task, weights, options, family)
         with self._lock:
             self._items[key] = reward
             while len(self._items) > self.size:
@@ -125,8 +126,8 @@ class RewardCache:
 
 
 def build_reward(task: str, weights: Mapping[str, float] | None = None,
-                 options: Mapping[str, Any] | None = None) -> CompositeReward:
-    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options 422)."""
+                 options: Mapping[str, Any] | None = None, family: str | None = None) -> CompositeReward:
+    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options or family 422)."""
     from pydantic import ValidationError
 
     if not isinstance(task, str) or task not in TASKS:
@@ -137,8 +138,10 @@ def build_reward(task: str, weights: Mapping[str, float] | None = None,
     if options is not None and not (isinstance(options, Mapping) and all(
             isinstance(v, Mapping) for v in options.values())):
         raise ClientError("`options` must be an object of option objects by reward name", 422)
+    if family is not None and not isinstance(family, str):
+        raise ClientError("`family` must be a string", 422)
     try:
-        return make_task_reward(task, dict(weights) if weights else None,
+        return make_task_reward(task, dict(weights) if weights else None, family=family,
                                 **{k: dict(v) for k, v in (options or {}).items()})
     except ValidationError as exc:
         raise ClientError(f"invalid options: {_short_validation(exc)}", 422) from None
@@ -194,11 +197,13 @@ def _score_rows(reward: CompositeReward, completions: list[Any], kwargs: dict[st
 
 def create_app(task: str = "detection", weights: Mapping[str, float] | None = None,
                options: Mapping[str, Mapping[str, Any]] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES) -> FastAPI:
-    """The reward server's app. ``task``, ``weights`` and ``options`` (as in ``make_task_reward``) configure the
-    default reward; they are validated here (``ValueError`` for bad ones)."""
+               max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES,
+               family: str | None = None) -> FastAPI:
+    """The reward server's app. ``task``, ``weights``, ``options`` and ``family`` (as in ``make_task_reward``)
+    configure the default reward; they are validated here (``ValueError`` for bad ones). A request's ``family``
+    (``/score``'s body, OpenRLHF label objects) replaces the server's."""
     try:
-        default_reward = build_reward(task, weights, options)
+        default_reward = build_reward(task, weights, options, family)
     except ClientError as exc:
         raise ValueError(exc.message) from None  # a configuration error of the server itself
     if max_body_bytes <= 0 or max_batch <= 0:
@@ -208,16 +213,18 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     app = FastAPI(title="vreward", version=_version(), docs_url=None, redoc_url=None, openapi_url=None)
     app.state.metrics = metrics
     app.state.config = {"task": task, "weights": dict(weights or {}), "options": dict(options or {}),
-                        "max_body_bytes": max_body_bytes, "max_batch": max_batch}
+                        "family": family, "max_body_bytes": max_body_bytes, "max_batch": max_batch}
 
-    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None) -> CompositeReward:
-        if req_task in (None, task) and req_weights is None and req_options is None:
+    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None,
+                   req_family: Any = None) -> CompositeReward:
+        row_family = req_family if req_family is not None else family
+        if req_task in (None, task) and req_weights is None and req_options is None and row_family == family:
             return default_reward
         if req_task in (None, task):
             # the request's weights/options replace the server's, for the server's task
             return cache.get(task, req_weights if req_weights is not None else weights,
-                             req_options if req_options is not None else options)
-        return cache.get(req_task, req_weights, req_options)
+                             req_options if req_options is not None else options, row_family)
+        return cache.get(req_task, req_weights, req_options, row_family)
 
     async def read_json(request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -270,7 +277,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     async def openrlhf_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         batch = parse_request(body, max_batch=max_batch, strip_suffixes=strip_suffixes)
         _check_sizes(batch.columns)
-        reward = reward_for(request.query_params.get("task"))
+        reward = reward_for(request.query_params.get("task"), req_family=batch.family)
         totals, parts, _ = await run_in_threadpool(score_batch, reward, batch.completions, batch.kwargs(), metrics)
         missing = batch.prompt_found.count(False)
         if missing:
@@ -280,7 +287,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     async def score_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         if not isinstance(body, dict):
             raise ClientError("the body must be a JSON object", 422)
-        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns"})
+        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns", "family"})
         if unknown:
             raise ClientError(f"unknown keys {unknown}", 422)
         completions = body.get("completions")
@@ -307,7 +314,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
         req_task = body.get("task")
         if req_task is not None and not isinstance(req_task, str):
             raise ClientError("`task` must be a string", 422)
-        reward = reward_for(req_task, body.get("weights"), body.get("options"))
+        reward = reward_for(req_task, body.get("weights"), body.get("options"), body.get("family"))
         totals, parts, reasons = await run_in_threadpool(
             score_batch, reward, completions, {"solution": solutions, **columns}, metrics)
         return {"task": req_task or task, "total": totals,

@@ -14,7 +14,8 @@ holds ``overall`` (the reward EasyR1 trains on), ``format`` and ``accuracy`` (Ea
 ``accuracy``, grounding ``giou``), or the weighted mean of the task's rewards given in ``accuracy_weights``
 (``confidence_weight=w`` is detection's ``{"iou": 1 - w, "confidence": w}``). Rewards with a ``scale`` option
 (GIoU) are scored on their ``unit`` scale, in [0, 1] like the others (override with
-``options={"giou": {"scale": "paper"}}``). Pixel frames need the image size: a ``width`` and ``height`` (or
+``options={"giou": {"scale": "paper"}}``). ``family`` names the policy's model family (how its answers are read
+and the frame of its boxes, e.g. ``family=qwen3_vl``). Pixel frames need the image size: a ``width`` and ``height`` (or
 ``image_size``) key in each reward input, where a customized EasyR1 passes one.
 """
 
@@ -33,7 +34,8 @@ REWARD_TYPE = "batch"
 def compute_score(reward_inputs: Sequence[Mapping[str, Any]], format_weight: float = 0.1, task: str = "detection",
                   confidence_weight: float | None = None, accuracy_weights: Mapping[str, float] | None = None,
                   coords: str | None = None, solution_coords: str | None = None,
-                  options: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any) -> list[dict[str, float]]:
+                  options: Mapping[str, Mapping[str, Any]] | None = None, family: str | None = None,
+                  **kwargs: Any) -> list[dict[str, float]]:
     """EasyR1's batch reward function: one parse and one kernel call per reward for the whole batch."""
     if isinstance(reward_inputs, Mapping) or not isinstance(reward_inputs, Sequence):
         raise ValueError("vreward's EasyR1 reward is a batch reward function: set REWARD_TYPE / reward_type=batch")
@@ -47,7 +49,7 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], format_weight: flo
     for name in spec.reward_names:
         if "scale" in REWARDS[name].options:
             opts[name] = {"scale": "unit", **opts.get(name, {})}
-    reward = task_reward(task, None, opts, coords, solution_coords)
+    reward = task_reward(task, None, opts, coords, solution_coords, family)
     columns: dict[str, Any] = {"solution": [r["ground_truth"] for r in reward_inputs]}
     for keys in (("width", "height"), ("image_size",)):
         if all(all(r.get(k) is not None for k in keys) for r in reward_inputs):
