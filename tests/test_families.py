@@ -119,7 +119,9 @@ def test_round_trip_pixel_truth_native_answer_iou_one(family):
     sizes = {"width": [width], "height": [height]}
     assert r([answer(text)], solution=pixel_truth(boxes), **sizes) == [pytest.approx(1.0, abs=1e-12)]
     g = vreward.make_giou_reward(family=family, solution_coords="pixels")
-    assert g([answer(text)], solution=pixel_truth(boxes[:1]), **sizes) == [pytest.approx(2.0, abs=1e-12)]
+    perfect = vreward.make_giou_reward(coords="pixels")([answer(pixel_truth(boxes[:1])[0])],
+                                                        solution=pixel_truth(boxes[:1]), **sizes)
+    assert g([answer(text)], solution=pixel_truth(boxes[:1]), **sizes) == [pytest.approx(perfect[0], abs=1e-12)]
     parsed = parse_completion(answer(text), family=family)
     read = to_pixels(np.array([b.xyxy for b in parsed.boxes]), np.array([0, len(boxes)]), FAMILIES[family].frame,
                      (np.array([float(width)]), np.array([float(height)])))
@@ -305,9 +307,11 @@ def test_task_reward_family_applies_to_box_rewards_only():
     reward = vreward.make_task_reward("detection", family="paligemma")
     families_by_reward = {r.__name__: getattr(r.settings, "family", None) for r in reward.rewards}
     assert families_by_reward == {"iou_reward": "paligemma", "confidence_reward": "paligemma", "format_reward": None}
-    text = "<think>x</think><answer><loc0000><loc0000><loc0512><loc0512> cat</answer>"
-    batch = reward.score_all([text], solution=['[{"bbox_2d": [0, 0, 512, 512], "label": "cat"}]'])
-    assert batch.total.tolist() == [3.0]
+    text = answer("<loc0000><loc0000><loc0512><loc0512> cat")
+    canonical = answer('[{"bbox_2d": [0, 0, 512, 512], "label": "cat"}]')  # the same box, read as written
+    sol = ['[{"bbox_2d": [0, 0, 512, 512], "label": "cat"}]']
+    assert reward([text], solution=sol) == vreward.make_task_reward("detection")([canonical], solution=sol)
+    assert reward.score_all([text], solution=sol).parts["iou_reward"].scores.tolist() == [1.0]
 
 
 def frame_warnings(reward, completions, solution, **columns) -> list[str]:
@@ -384,7 +388,6 @@ def test_adapters_take_a_family():
     rows = verl.compute_score_batch(["coco"], [text], [sol], [{"family": "internvl"}])
     assert rows[0]["iou_reward"] == 1.0
     assert verl.compute_score("coco", text, sol, None, family="internvl")["iou_reward"] == 1.0
-    assert verl.compute_score("coco", text, sol)["iou_reward"] == 1.0  # the scanner reads the list itself
     out = easyr1.compute_score([{"response": text, "ground_truth": sol, "response_length": 3}], family="internvl")
     assert out[0]["iou"] == 1.0
     batch = parse_request({"query": ["p" + text], "prompts": ["p"],
@@ -400,18 +403,20 @@ def test_server_takes_a_family():
 
     text = answer("<loc0000><loc0000><loc0512><loc0512> cat")
     sol = '[{"bbox_2d": [0, 0, 512, 512], "label": "cat"}]'
+    best = vreward.make_task_reward("detection")([answer(sol)], solution=[sol])  # the same box read as written
     client = TestClient(create_app(family="paligemma"))
     body = client.post("/score", json={"completions": [text], "solutions": [sol]}).json()
     assert body["rewards"]["iou_reward"]["scores"] == [1.0]
     plain = TestClient(create_app())
-    assert plain.post("/score", json={"completions": [text], "solutions": [sol]}).json()["total"] == [1.0]
+    body = plain.post("/score", json={"completions": [text], "solutions": [sol]}).json()
+    assert body["rewards"]["iou_reward"]["scores"] == [0.0]
     body = plain.post("/score", json={"completions": [text], "solutions": [sol], "family": "paligemma"}).json()
-    assert body["total"] == [3.0]
+    assert body["total"] == best
     bad = plain.post("/score", json={"completions": [text], "solutions": [sol], "family": "nope"})
     assert bad.status_code == 422 and "unknown model family" in bad.json()["error"]
     rlhf = plain.post("/openrlhf", json={"query": ["p" + text], "prompts": ["p"],
                                          "labels": [{"solution": sol, "family": "paligemma"}]})
-    assert rlhf.json()["rewards"] == [3.0]
+    assert rlhf.json()["rewards"] == best
     with pytest.raises(ValueError, match="unknown model family"):
         create_app(family="nope")
 
