@@ -245,7 +245,7 @@ def test_a_batch_is_parsed_once_for_several_rewards(monkeypatch):
 
     calls = []
     real = parsing._scan
-    monkeypatch.setattr(parsing, "_scan", lambda texts, tag: calls.append(texts) or real(texts, tag))
+    monkeypatch.setattr(parsing, "_scan", lambda texts, tag, *syntax: calls.append(texts) or real(texts, tag, *syntax))
     completions = [det((A, 0.9)), det(([1, 1, 9, 9], 0.41))]
     sol = [gt(A), gt(A)]
     for r in (iou_reward, confidence_reward, format_reward):

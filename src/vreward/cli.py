@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--threshold", type=float, help="IoU threshold of the rewards (default 0.5)")
     det.add_argument("--matching", choices=_choices("matching")["choices"], help="box matching (default greedy)")
     frames = s.add_argument_group("coordinate frames")
+    frames.add_argument("--family", help="model family: a name (qwen3vl, paligemma, ...), transformers model_type, "
+                        "Hub id or checkpoint; sets how answers are read and --coords")
     frames.add_argument("--coords", choices=FRAME_NAMES, help="frame of the model's boxes")
     frames.add_argument("--solution-coords", choices=FRAME_NAMES, help="frame of the ground-truth boxes")
     frames.add_argument("--min-pixels", type=int, default=3136)
@@ -130,6 +132,7 @@ def _add_serve(sub) -> None:
     v.add_argument("--task", choices=TASK_NAMES, default="detection")
     v.add_argument("--weights", help="reward weights, e.g. iou=1,confidence=1,format=1")
     v.add_argument("--options", help='reward options as JSON, e.g. \'{"iou": {"threshold": 0.75}}\'')
+    v.add_argument("--family", help="model family of the completions (name, model_type or Hub id)")
     v.add_argument("--preset", choices=PRESET_NAMES, default="default",
                    help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
@@ -154,6 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
         weights = parse_weights(args.weights)
         options = json.loads(args.options) if args.options else None
         config = {"task": args.task, "weights": weights, "options": options, "preset": args.preset,
+                  "family": args.family,
                   "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch}
         create_app(**config)  # validate before starting (bad weights or options exit with status 2)
     except ValueError as exc:
@@ -192,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             image_id_field=args.image_id_field, category_field=args.category_field,
             image_path_field=args.image_path_field, coco_gt=args.coco_gt, lvis_gt=args.lvis_gt,
             evaluator=args.evaluator, images=args.images, categories=args.categories,
-            default_score=args.default_score, coords=args.coords, solution_coords=args.solution_coords,
+            default_score=args.default_score, family=args.family, coords=args.coords,
+            solution_coords=args.solution_coords,
             min_pixels=args.min_pixels, max_pixels=args.max_pixels, thresholds=tuple(args.thresholds),
             output=args.output, summary=args.summary_json, report=args.report, preset=args.preset,
             worst=args.worst, require_answer_tag=not args.no_answer_tag, skip_bad=args.skip_bad,

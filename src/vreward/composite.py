@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.registry import build_reward, task_spec
+from vreward.registry import build_reward, reward_spec, task_spec
 from vreward.rewards.base import Reward, RewardBatch
 
 
@@ -69,13 +69,15 @@ class CompositeReward:
         return CompositeBatch(total=total, parts=parts)
 
 
-def make_task_reward(task: str, weights: dict[str, float] | None = None, preset: str = "default",
-                     **options: dict[str, Any]) -> CompositeReward:
+def make_task_reward(task: str, weights: dict[str, float] | None = None, preset: str = "default", *,
+                     family: Any = None, **options: dict[str, Any]) -> CompositeReward:
     """The task's reward set (a row of :data:`vreward.registry.TASKS`) as one composite reward.
 
     ``weights`` overrides weights by reward name (``{"format": 0.5}``); ``preset`` chooses the definitions
     (``"default"``: vreward's, hack-resistant; ``"visual_rft"``: the paper's, exactly); ``options`` passes
-    settings to one reward's factory by name (``iou={"threshold": 0.75}``).
+    settings to one reward's factory by name (``iou={"threshold": 0.75}``); ``family`` (see
+    :func:`vreward.families.detect`) is the model family of the task's box-reading rewards (a reward's own
+    ``family`` option wins).
     """
     spec = task_spec(task)
     names = list(spec.reward_names)
@@ -83,6 +85,9 @@ def make_task_reward(task: str, weights: dict[str, float] | None = None, preset:
         unknown = sorted(set(given) - set(names))
         if unknown:
             raise ValueError(f"{label} for {unknown} do not apply to task {task!r}, whose rewards are {names}")
+    if family is not None:
+        options = {name: {"family": family, **options.get(name, {})} if reward_spec(name, preset).frame_aware
+                   else options.get(name, {}) for name in names}
     rewards = [build_reward(name, preset=preset, **options.get(name, {})) for name in names]
     return CompositeReward(rewards, [float((weights or {}).get(n, w)) for n, w in spec.rewards],
                            name=f"{task}_reward")

@@ -1,6 +1,6 @@
 """HTTP reward server: vreward's rewards for trainers that call a reward URL (OpenRLHF) or any JSON client.
 
-``create_app(task, weights, options)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
+``create_app(task, weights, options, family)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
 (see docs/server.md): ``POST /openrlhf`` (also ``POST /get_reward``), ``POST /score``, ``GET /health``,
 ``GET /metrics`` (Prometheus text; ``?format=json`` for JSON).
 
@@ -104,8 +104,9 @@ class Metrics:
 
 
 def build_reward(task: str, weights: Mapping[str, float] | None = None,
-                 options: Mapping[str, Any] | None = None, preset: str = "default") -> CompositeReward:
-    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options 422)."""
+                 options: Mapping[str, Any] | None = None, preset: str = "default",
+                 family: str | None = None) -> CompositeReward:
+    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options or family 422)."""
     from pydantic import ValidationError
 
     if not isinstance(task, str) or task not in TASKS:
@@ -116,8 +117,10 @@ def build_reward(task: str, weights: Mapping[str, float] | None = None,
     if options is not None and not (isinstance(options, Mapping) and all(
             isinstance(v, Mapping) for v in options.values())):
         raise ClientError("`options` must be an object of option objects by reward name", 422)
+    if family is not None and not isinstance(family, str):
+        raise ClientError("`family` must be a string", 422)
     try:
-        return make_task_reward(task, dict(weights) if weights else None, preset=preset,
+        return make_task_reward(task, dict(weights) if weights else None, preset=preset, family=family,
                                 **{k: dict(v) for k, v in (options or {}).items()})
     except ValidationError as exc:
         raise ClientError(f"invalid options: {_short_validation(exc)}", 422) from None
@@ -174,12 +177,13 @@ def _score_rows(reward: CompositeReward, completions: list[Any], kwargs: dict[st
 def create_app(task: str = "detection", weights: Mapping[str, float] | None = None,
                options: Mapping[str, Mapping[str, Any]] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES,
-               preset: str = "default") -> FastAPI:
-    """The reward server's app. ``task``, ``weights`` and ``options`` (as in ``make_task_reward``) configure the
-    default reward, ``preset`` the definitions of every reward it serves; they are validated here (``ValueError``
-    for bad ones)."""
+               preset: str = "default", family: str | None = None) -> FastAPI:
+    """The reward server's app. ``task``, ``weights``, ``options`` and ``family`` (as in ``make_task_reward``)
+    configure the default reward, ``preset`` the definitions of every reward it serves; they are validated here
+    (``ValueError`` for bad ones). A request's ``family`` (``/score``'s body, OpenRLHF label objects) replaces
+    the server's."""
     try:
-        default_reward = build_reward(task, weights, options, preset)
+        default_reward = build_reward(task, weights, options, preset, family)
     except ClientError as exc:
         raise ValueError(exc.message) from None  # a configuration error of the server itself
     if max_body_bytes <= 0 or max_batch <= 0:
@@ -189,23 +193,28 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     app = FastAPI(title="vreward", version=_version(), docs_url=None, redoc_url=None, openapi_url=None)
     app.state.metrics = metrics
     app.state.config = {"task": task, "weights": dict(weights or {}), "options": dict(options or {}),
-                        "max_body_bytes": max_body_bytes, "max_batch": max_batch, "preset": preset}
+                        "max_body_bytes": max_body_bytes, "max_batch": max_batch, "preset": preset,
+                        "family": family}
 
-    def cached(req_task: Any, req_weights: Any, req_options: Any) -> CompositeReward:
+    def cached(req_task: Any, req_weights: Any, req_options: Any, req_family: Any) -> CompositeReward:
         try:
-            key = orjson.dumps([req_task, req_weights or {}, req_options or {}], option=orjson.OPT_SORT_KEYS)
+            key = orjson.dumps([req_task, req_weights or {}, req_options or {}, req_family],
+                               option=orjson.OPT_SORT_KEYS)
         except TypeError:
-            raise ClientError("`task`, `weights` and `options` must be JSON values", 422) from None
-        return rewards.get_or_compute(key, lambda: build_reward(req_task, req_weights, req_options, preset))
+            raise ClientError("`task`, `weights`, `options` and `family` must be JSON values", 422) from None
+        return rewards.get_or_compute(key, lambda: build_reward(req_task, req_weights, req_options, preset,
+                                                                req_family))
 
-    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None) -> CompositeReward:
-        if req_task in (None, task) and req_weights is None and req_options is None:
+    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None,
+                   req_family: Any = None) -> CompositeReward:
+        row_family = req_family if req_family is not None else family
+        if req_task in (None, task) and req_weights is None and req_options is None and row_family == family:
             return default_reward
         if req_task in (None, task):
             # the request's weights/options replace the server's, for the server's task
             return cached(task, req_weights if req_weights is not None else weights,
-                          req_options if req_options is not None else options)
-        return cached(req_task, req_weights, req_options)
+                          req_options if req_options is not None else options, row_family)
+        return cached(req_task, req_weights, req_options, row_family)
 
     async def read_json(request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -258,7 +267,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     async def openrlhf_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         batch = parse_request(body, max_batch=max_batch, strip_suffixes=strip_suffixes)
         _check_sizes(batch.columns)
-        reward = reward_for(request.query_params.get("task"))
+        reward = reward_for(request.query_params.get("task"), req_family=batch.family)
         totals, parts, _ = await run_in_threadpool(score_batch, reward, batch.completions, batch.kwargs(), metrics)
         missing = batch.prompt_found.count(False)
         if missing:
@@ -268,7 +277,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     async def score_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         if not isinstance(body, dict):
             raise ClientError("the body must be a JSON object", 422)
-        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns"})
+        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns", "family"})
         if unknown:
             raise ClientError(f"unknown keys {unknown}", 422)
         completions = body.get("completions")
@@ -295,7 +304,7 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
         req_task = body.get("task")
         if req_task is not None and not isinstance(req_task, str):
             raise ClientError("`task` must be a string", 422)
-        reward = reward_for(req_task, body.get("weights"), body.get("options"))
+        reward = reward_for(req_task, body.get("weights"), body.get("options"), body.get("family"))
         totals, parts, reasons = await run_in_threadpool(
             score_batch, reward, completions, {"solution": solutions, **columns}, metrics)
         return {"task": req_task or task, "total": totals,

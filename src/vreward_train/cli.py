@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a setting (repeatable)")
     t.add_argument("--task", choices=tuple(TEMPLATES))
     t.add_argument("--model", help="model.path: checkpoint directory or Hub id")
-    t.add_argument("--family", choices=TRAINABLE_FAMILIES, help="model.family (default: read from the checkpoint)")
+    t.add_argument("--family", help=f"model.family: {' or '.join(TRAINABLE_FAMILIES)} (default: read from the "
+                   "checkpoint)")
     t.add_argument("--data", help="data.path: DatasetDict directory or JSON/JSONL file")
     t.add_argument("--split", help="data.split")
     t.add_argument("--output-dir", help="output_dir")

@@ -14,15 +14,14 @@ Requires the ``train`` extra (torch, transformers).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transformers import ProcessorMixin
 
-from vreward.frames import family_of_model_type, family_spec
-from vreward_train.families import MODEL_CLASSES, TRAINABLE_FAMILIES
+from vreward.frames import family_spec, resolve_family
+from vreward_train.families import MODEL_CLASSES, trainable_family
 
 if TYPE_CHECKING:
     import torch
@@ -30,50 +29,39 @@ if TYPE_CHECKING:
 
 
 def model_family(path_or_config: str | os.PathLike | PretrainedConfig | PreTrainedModel | dict[str, Any]) -> str:
-    """The family of a checkpoint (one vreward-train trains, :mod:`vreward_train.families`), from its model_type.
+    """The family of a checkpoint (one vreward-train trains, :mod:`vreward_train.families`), from vreward's
+    family table (its Hub id, else its model_type).
 
     Accepts a config, a model (its ``.config``), a config dict, a local checkpoint directory (its ``config.json``
-    is read without importing the model), or a hub id (resolved with ``AutoConfig``).
+    is read without importing the model), or a hub id (matched against the table's Hub ids, else its config read
+    with ``AutoConfig``).
     """
-    model_type = _model_type(path_or_config)
-    family = family_of_model_type(model_type)
-    if family is None or family.name not in MODEL_CLASSES:
-        raise ValueError(f"unsupported model_type {model_type!r} (from {_describe(path_or_config)}); vreward-train "
-                         f"trains {[t for f in TRAINABLE_FAMILIES for t in family_spec(f).model_types]}")
-    return family.name
+    config = getattr(path_or_config, "config", path_or_config)
+    local = isinstance(config, (str, os.PathLike)) and Path(config).is_dir()
+    if local and not (Path(config) / "config.json").is_file():
+        raise FileNotFoundError(f"{config} has no config.json: not a model checkpoint directory")
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    if isinstance(config, (str, os.PathLike)) and not Path(config).exists():
+        try:
+            resolve_family(config)
+        except ValueError:
+            from transformers import AutoConfig
+
+            config = {**AutoConfig.from_pretrained(str(config)).to_dict(), "_name_or_path": str(config)}
+    if isinstance(config, dict) and "model_type" not in config:
+        raise ValueError("config dict has no 'model_type'")
+    if not isinstance(config, (dict, str, os.PathLike)):
+        raise TypeError(f"cannot read a model_type from {type(path_or_config).__name__}")
+    try:
+        return trainable_family(config)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (from {_describe(path_or_config)})") from None
 
 
 def coordinate_frame(family: str) -> str:
     """The vreward coordinate frame a family's grounding answers use (its row of ``vreward.frames.FAMILIES``)."""
     return family_spec(family).frame
-
-
-def _model_type(obj: Any) -> str:
-    config = getattr(obj, "config", obj)
-    if isinstance(config, dict):
-        if "model_type" not in config:
-            raise ValueError("config dict has no 'model_type'")
-        return str(config["model_type"])
-    if isinstance(config, (str, os.PathLike)):
-        path = Path(config)
-        if path.is_dir():
-            config_file = path / "config.json"
-            if not config_file.is_file():
-                raise FileNotFoundError(f"{path} has no config.json: not a model checkpoint directory")
-            try:
-                data = json.loads(config_file.read_text())
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"cannot read {config_file}: {exc}") from None
-            if not isinstance(data, dict) or "model_type" not in data:
-                raise ValueError(f"{config_file} has no 'model_type'")
-            return str(data["model_type"])
-        from transformers import AutoConfig
-
-        return str(AutoConfig.from_pretrained(str(config)).model_type)
-    model_type = getattr(config, "model_type", None)
-    if not model_type:
-        raise TypeError(f"cannot read a model_type from {type(obj).__name__}")
-    return str(model_type)
 
 
 def _describe(obj: Any) -> str:

@@ -23,16 +23,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, smart_resize
+from vreward import families
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS
 
 FORMAT_INSTRUCTION = "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
 STRICT = "Please strictly follow the format."
-
-# How each family states box coordinates.
-BOX_UNITS = {
-    "qwen2vl": "between 0 and 1000, integer, relative to the image width and height",
-    "qwen25vl": "in pixels of the image, integer{size}",
-}
 
 DETECTION = (
     "Detect all objects belonging to the category '{category}' in the image, and provide the bounding boxes "
@@ -73,14 +68,9 @@ def check_task(task: str) -> str:
 
 def box_units(family: str, width: int | None = None, height: int | None = None,
               min_pixels: int = QWEN25VL_MIN_PIXELS, max_pixels: int = QWEN25VL_MAX_PIXELS) -> str:
-    """The family's coordinate convention in words; for Qwen2.5-VL with the size the model sees."""
-    if family not in BOX_UNITS:
-        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(BOX_UNITS)}")
-    size = ""
-    if family == "qwen25vl" and width and height:
-        h, w = smart_resize(int(height), int(width), min_pixels=min_pixels, max_pixels=max_pixels)
-        size = f"; the image is {w}x{h} pixels, x from left, y from top"
-    return BOX_UNITS[family].format(size=size)
+    """The family's coordinate convention in words (its row of ``vreward.frames.FAMILIES``); for Qwen2.5-VL with
+    the size the model sees."""
+    return families.box_units(family, width, height, min_pixels, max_pixels)
 
 
 def category_of(row: Mapping[str, Any]) -> str:

@@ -54,7 +54,7 @@ def resolve_family(config: TrainConfig) -> str:
         return model_family(config.model.path)
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"model.path: cannot tell the model family of {config.model.path}: {exc}; set "
-                          "model.family to qwen2vl or qwen25vl") from None
+                          "model.family to a family vreward-train trains") from None
 
 
 def solution_frame(config: TrainConfig, family: str) -> str:
@@ -111,12 +111,11 @@ def add_prompts(ds: datasets.Dataset, task: str, family: str, mode: str, min_pix
 
 
 def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels: int) -> tuple[list, list[float]]:
-    """The reward functions and weights, the box rewards in the model's frame with the data's ground truth
-    converted into it (``coords`` = the family's frame, ``solution_coords`` = the data's)."""
+    """The reward functions and weights, the box rewards reading the model's family (its syntax, and its frame as
+    ``coords``) with the data's ground truth converted into it (``solution_coords`` = the data's frame)."""
     from vreward.registry import reward_spec
-    from vreward_train.models import coordinate_frame
 
-    frames = {"coords": coordinate_frame(family), "solution_coords": solution_frame(config, family),
+    frames = {"family": family, "solution_coords": solution_frame(config, family),
               "min_pixels": min_pixels, "max_pixels": max_pixels}
     funcs = []
     for name in config.reward_names():

@@ -14,9 +14,10 @@ holds ``overall`` (the reward EasyR1 trains on), ``format`` and ``accuracy`` (Ea
 ``accuracy``, grounding ``giou``), or the weighted mean of the task's rewards given in ``accuracy_weights``
 (``confidence_weight=w`` is detection's ``{"iou": 1 - w, "confidence": w}``). ``preset="visual_rft"`` scores with
 the paper's definitions; rewards with a ``scale`` option (the paper's GIoU) are then scored on their ``unit``
-scale, in [0, 1] like the others (override with ``options={"giou": {"scale": "paper"}}``). Pixel frames need the
-image size: a ``width`` and ``height`` (or ``image_size``) key in each reward input, where a customized EasyR1
-passes one.
+scale, in [0, 1] like the others (override with ``options={"giou": {"scale": "paper"}}``). ``family`` names the
+policy's model family (how its answers are read and the frame of its boxes, e.g. ``family=qwen3_vl``). Pixel
+frames need the image size: a ``width`` and ``height`` (or ``image_size``) key in each reward input, where a
+customized EasyR1 passes one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], format_weight: flo
                   confidence_weight: float | None = None, accuracy_weights: Mapping[str, float] | None = None,
                   coords: str | None = None, solution_coords: str | None = None,
                   options: Mapping[str, Mapping[str, Any]] | None = None, preset: str = "default",
+                  family: str | None = None,
                   **kwargs: Any) -> list[dict[str, float]]:
     """EasyR1's batch reward function: one parse and one kernel call per reward for the whole batch."""
     if isinstance(reward_inputs, Mapping) or not isinstance(reward_inputs, Sequence):
@@ -49,7 +51,7 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], format_weight: flo
     for name in spec.reward_names:
         if "scale" in reward_spec(name, preset).options:
             opts[name] = {"scale": "unit", **opts.get(name, {})}
-    reward = task_reward(task, None, opts, coords, solution_coords, preset)
+    reward = task_reward(task, None, opts, coords, solution_coords, preset, family)
     columns: dict[str, Any] = {"solution": [r["ground_truth"] for r in reward_inputs]}
     for keys in (("width", "height"), ("image_size",)):
         if all(all(r.get(k) is not None for k in keys) for r in reward_inputs):

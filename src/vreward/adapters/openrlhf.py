@@ -32,7 +32,8 @@ from vreward.errors import ClientError
 
 DEFAULT_STRIP_SUFFIXES: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<|end|>")
 # Keys of a label object (a dict, or a JSON object string starting with "{" that has a "solution" key) that
-# become reward keywords beside the solution: image sizes for frame conversion.
+# become reward keywords beside the solution: image sizes for frame conversion. A `family` key names the model
+# family of the request's rows (the same in every label), which sets how the rewards read them.
 LABEL_COLUMNS: tuple[str, ...] = ("width", "height", "image_size")
 
 
@@ -44,6 +45,7 @@ class OpenRLHFBatch:
     solutions: list[Any]
     columns: dict[str, list[Any]] = field(default_factory=dict)
     prompt_found: list[bool] = field(default_factory=list)
+    family: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         """Keywords of ``CompositeReward.score_all``: ``solution`` and any size columns."""
@@ -103,14 +105,15 @@ def parse_request(body: Any, *, max_batch: int | None = None,
         raise ClientError(f"`labels` must be a list, got {_kind(labels)}")
     if len(labels) != n:
         raise ClientError(f"`labels` has {len(labels)} entries but `query` has {n}")
-    solutions, columns = _split_labels(labels)
+    solutions, columns, family = _split_labels(labels)
     completions: list[str] = []
     found: list[bool] = []
     for i, q in enumerate(queries):
         text, ok = split_response(q, prompts[i] if prompts is not None else None, strip_suffixes)
         completions.append(text)
         found.append(ok if prompts is not None else True)
-    return OpenRLHFBatch(completions=completions, solutions=solutions, columns=columns, prompt_found=found)
+    return OpenRLHFBatch(completions=completions, solutions=solutions, columns=columns, prompt_found=found,
+                         family=family)
 
 
 def build_response(total: Sequence[float], parts: Mapping[str, Sequence[float]],
@@ -138,8 +141,8 @@ def _str_list(body: Mapping[str, Any], key: str, *, required: bool) -> list[str]
     return value
 
 
-def _split_labels(labels: list[Any]) -> tuple[list[Any], dict[str, list[Any]]]:
-    """Solutions, and size columns when labels are objects with a ``solution`` key."""
+def _split_labels(labels: list[Any]) -> tuple[list[Any], dict[str, list[Any]], str | None]:
+    """Solutions, and size columns and the family when labels are objects with a ``solution`` key."""
     import orjson
 
     objects: list[Mapping[str, Any] | None] = []
@@ -156,7 +159,7 @@ def _split_labels(labels: list[Any]) -> tuple[list[Any], dict[str, list[Any]]]:
             raise ClientError(f"`labels[{i}]` is an object without a `solution` key")
         objects.append(obj)
     if not any(o is not None for o in objects):
-        return list(labels), {}
+        return list(labels), {}, None
     if not all(o is not None for o in objects):
         raise ClientError("`labels` mixes objects with a `solution` key and plain solutions")
     solutions = [o["solution"] for o in objects]  # type: ignore[index]
@@ -167,7 +170,13 @@ def _split_labels(labels: list[Any]) -> tuple[list[Any], dict[str, list[Any]]]:
             columns[key] = [o[key] for o in objects]  # type: ignore[index]
         elif any(present):
             raise ClientError(f"`{key}` is given in some labels but not all")
-    return solutions, columns
+    families = {o.get("family") for o in objects}  # type: ignore[union-attr]
+    if len(families) > 1:
+        raise ClientError(f"labels name different families {sorted(map(str, families))}: one request, one family")
+    family = families.pop()
+    if family is not None and not isinstance(family, str):
+        raise ClientError("`family` in labels must be a string")
+    return solutions, columns, family
 
 
 def _kind(value: Any) -> str:

@@ -20,7 +20,8 @@ in validation, so the dict holds numbers only: the reasons behind zeros are left
 Task of a row: ``extra_info["task"]``, else the ``task`` reward kwarg, else guessed from ``data_source``
 (:data:`DATA_SOURCE_TASKS`). Image size of a row (pixel frames): ``extra_info`` ``width`` and ``height``, or
 ``image_size`` ``(width, height)``. Coordinate frames: ``extra_info`` ``coords`` / ``solution_coords``, else the
-reward kwargs of the same names. Other reward kwargs: ``weights`` (``{"format": 0.5}``), ``options`` (per
+reward kwargs of the same names; model family (how answers are read, and the model's frame): ``extra_info["family"]``,
+else the ``family`` reward kwarg. Other reward kwargs: ``weights`` (``{"format": 0.5}``), ``options`` (per
 reward name, ``{"iou": {"threshold": 0.75}}``), ``preset`` (``"visual_rft"``: the paper's definitions),
 ``all_keys`` (every row gets every reward's key, 0.0 where the reward is not part of the row's task: verl needs
 the same keys on every row of a mixed-task batch), and, for the batch form only, ``as_float`` (return plain
@@ -77,10 +78,12 @@ def _cached(task: str, weights_json: str, options_json: str, preset: str) -> Com
 
 def task_reward(task: str, weights: Mapping[str, float] | None = None,
                 options: Mapping[str, Mapping[str, Any]] | None = None, coords: str | None = None,
-                solution_coords: str | None = None, preset: str = "default") -> CompositeReward:
-    """``make_task_reward`` built once per (task, weights, options, frames, preset) and reused."""
+                solution_coords: str | None = None, preset: str = "default",
+                family: str | None = None) -> CompositeReward:
+    """``make_task_reward`` built once per (task, weights, options, frames, preset, family) and reused."""
     merged = {name: dict(value) for name, value in (options or {}).items()}
-    frames = {k: v for k, v in (("coords", coords), ("solution_coords", solution_coords)) if v is not None}
+    frames = {k: v for k, v in (("coords", coords), ("solution_coords", solution_coords), ("family", family))
+              if v is not None}
     if frames:
         for name in task_spec(task).reward_names:
             if reward_spec(name, preset).frame_aware:
@@ -110,8 +113,9 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
                         extra_infos: Sequence[Mapping[str, Any] | None] | None = None, *, task: str | None = None,
                         weights: Mapping[str, float] | None = None,
                         options: Mapping[str, Mapping[str, Any]] | None = None, coords: str | None = None,
-                        solution_coords: str | None = None, all_keys: bool = False, as_float: bool = False,
-                        preset: str = "default", **kwargs: Any) -> list[dict[str, float]] | list[float]:
+                        solution_coords: str | None = None, family: str | None = None, all_keys: bool = False,
+                        as_float: bool = False, preset: str = "default",
+                        **kwargs: Any) -> list[dict[str, float]] | list[float]:
     """verl's batch reward function: one ``score_all`` call per group of rows with the same task and frames."""
     n = len(solution_strs)
     if len(data_sources) != n or len(ground_truths) != n:
@@ -120,14 +124,14 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
     infos: list[Mapping[str, Any] | None] = [None] * n if extra_infos is None else list(extra_infos)
     if len(infos) != n:
         raise ValueError(f"{len(infos)} extra_infos for {n} samples")
-    groups: dict[tuple[str, Any, Any], list[int]] = {}
+    groups: dict[tuple[str, Any, Any, Any], list[int]] = {}
     for i, (source, info) in enumerate(zip(data_sources, infos)):
         key = (task_of(source, info, task), _frame(info, "coords", coords),
-               _frame(info, "solution_coords", solution_coords))
+               _frame(info, "solution_coords", solution_coords), _frame(info, "family", family))
         groups.setdefault(key, []).append(i)
     results: list[dict[str, float]] = [{} for _ in range(n)]
-    for (row_task, row_coords, row_solution_coords), rows in groups.items():
-        reward = task_reward(row_task, weights, options, row_coords, row_solution_coords, preset)
+    for (row_task, row_coords, row_solution_coords, row_family), rows in groups.items():
+        reward = task_reward(row_task, weights, options, row_coords, row_solution_coords, preset, row_family)
         columns: dict[str, Any] = {"solution": [ground_truths[i] for i in rows]}
         sizes = [_size(infos[i]) for i in rows]
         if all(s is not None for s in sizes):

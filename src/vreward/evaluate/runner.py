@@ -26,7 +26,7 @@ from vreward.atomic import atomic_writer
 from vreward.evaluate.base import Record, RecordError, Sample, TaskMetrics
 from vreward.evaluate.coco_eval import EvaluatorName
 from vreward.evaluate.io import InputError, InputFormat, batches, read_records, record_location
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, family_frame, frame_spec
 from vreward.progress import progress_bar
 from vreward.registry import PRESET_NAMES, PRESETS, build_reward, options_for, reward_spec, task_spec
 from vreward.rewards.settings import Frame, FrameSettings
@@ -56,6 +56,8 @@ class ScoreConfig(BaseModel):
     images: Literal["gt", "scored"] = Field("gt", description="evaluate on all ground-truth images, or the scored")
     categories: Literal["gt", "scored"] = Field("gt", description="evaluate all ground-truth categories, or the scored")
     default_score: float = Field(1.0, description="COCO score of a box that states no confidence")
+    family: str | None = Field(None, description="model family (name, model_type, Hub id or config): how its answers "
+                               "are read and the frame of its boxes")
     coords: Frame | None = Field(None, description="frame of the model's boxes (detection with COCO: qwen2vl)")
     solution_coords: Frame | None = None
     min_pixels: int = Field(QWEN25VL_MIN_PIXELS, gt=0)
@@ -75,6 +77,14 @@ class ScoreConfig(BaseModel):
     skip_bad: bool = Field(False, description="skip and count malformed records instead of stopping")
     batch_size: int = Field(8192, ge=1)
     progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_frame(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("family") is not None:
+            family, coords = family_frame(data["family"], data.get("coords"))
+            data = {**data, "family": family, "coords": coords}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> ScoreConfig:
@@ -167,8 +177,8 @@ class _Tally:
 
 
 def _frame_extent(config: ScoreConfig) -> float | None:
-    """The fixed extent of the model's frame when it has one (0-1000, 0-1), for out-of-frame counts."""
-    return frame_spec(config.coords).fixed_extent if config.coords is not None else None
+    """The largest value of the model's frame when it is fixed (0-1000, 0-1, bins), for out-of-frame counts."""
+    return frame_spec(config.coords).largest if config.coords is not None else None
 
 
 def _where(config: ScoreConfig, line: int) -> str:

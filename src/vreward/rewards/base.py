@@ -42,8 +42,9 @@ class RewardBatch:
     """Scores of a batch and, for every row scored 0 (or its minimum), the reason why.
 
     ``codes`` index ``vreward.reasons.REASON_NAMES`` (0: no reason); ``reasons`` spells them out; ``parsed`` is
-    the batch's parse (made on first use by rewards that do not need boxes); ``evidence`` is what the reward
-    that made this batch computed on the way (e.g. its box matching), read by its ``explain``.
+    the batch's parse (made on first use by rewards that do not need boxes; ``family``: the model family it is
+    read in); ``evidence`` is what the reward that made this batch computed on the way (e.g. its box matching),
+    read by its ``explain``.
     """
 
     scores: np.ndarray
@@ -52,6 +53,7 @@ class RewardBatch:
     require_answer_tag: bool
     parsed_batch: ParsedBatch | None = None
     evidence: Any = None
+    family: str | None = None
 
     @cached_property
     def reasons(self) -> list[str | None]:
@@ -61,7 +63,7 @@ class RewardBatch:
     def parsed(self) -> ParsedBatch:
         if self.parsed_batch is not None:
             return self.parsed_batch
-        return parse_texts(self.texts, require_answer_tag=self.require_answer_tag)
+        return parse_texts(self.texts, require_answer_tag=self.require_answer_tag, family=self.family)
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,12 @@ class Reward:
         """Score a batch; returns scores as an array and the reason of every zero."""
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
-        parsed = parse_texts(texts, require_answer_tag=tag)
+        family = getattr(self.settings, "family", None)  # frame-aware rewards read the family's native syntax
+        parsed = parse_texts(texts, require_answer_tag=tag, family=family)
         scored = self._score(parsed, kwargs)
         self.zero_bad_truth(scored.scores, scored.codes, scored.bad_truth)
         return RewardBatch(scores=scored.scores, codes=scored.codes, texts=texts, require_answer_tag=tag,
-                           parsed_batch=parsed, evidence=scored.evidence)
+                           parsed_batch=parsed, evidence=scored.evidence, family=family)
 
     def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
         """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""

@@ -53,7 +53,8 @@ class DetectionMatch:
 # The IoU and confidence rewards of one TRL step (called one after the other) share one matching.
 _MATCHES: BoundedCache[DetectionMatch] = BoundedCache("detection matches", 8)
 _MATCH_OPTIONS = ("threshold", "matching", "match_labels", "require_labels", "drop_duplicates", "missing_confidence",
-                  "coords", "solution_coords", "min_pixels", "max_pixels")
+                  "coords", "solution_coords", "min_pixels", "max_pixels",
+                  "family")
 
 
 def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: DetectionSettings,

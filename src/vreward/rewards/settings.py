@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, check_frame
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, check_frame, family_spec, same_frame
+from vreward.frames.families import family_frame
 
 # A coordinate frame's name (a key of vreward.frames.FRAMES), validated.
 Frame = Annotated[str, AfterValidator(check_frame)]
@@ -37,12 +38,36 @@ class RewardSettings(BaseModel):
 
 
 class FrameSettings(RewardSettings):
-    """Coordinate frames of predictions and ground truth; None means 'the same as the other side'."""
+    """Coordinate frames of predictions and ground truth; None means 'the same as the other side'.
 
+    ``family`` (a family name, a transformers ``model_type``, a Hub id, a checkpoint directory, its config.json or
+    config dict; kept as the family's name) sets how answers are read (its native syntax) and ``coords`` (its
+    frame); an explicit ``coords`` must be the same frame.
+    """
+
+    family: str | None = Field(None, description="model family: how its answers are read and the frame of its "
+                               "boxes (a family name, model_type, Hub id or checkpoint config)")
     coords: Frame | None = Field(None, description="frame of the model's boxes")
     solution_coords: Frame | None = Field(None, description="frame of the ground-truth boxes")
     min_pixels: int = Field(QWEN25VL_MIN_PIXELS, gt=0, description="Qwen2.5-VL processor min_pixels")
     max_pixels: int = Field(QWEN25VL_MAX_PIXELS, gt=0, description="Qwen2.5-VL processor max_pixels")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_frame(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("family") is None:
+            return data
+        family, coords = family_frame(data["family"], data.get("coords"))
+        return {**data, "family": family, "coords": coords}
+
+    @classmethod
+    def from_options(cls: type[S], settings: S | None = None, **options: Any) -> S:
+        """As :meth:`RewardSettings.from_options`; a new ``family`` also replaces ``coords`` that only restated
+        the previous family's frame."""
+        if settings is not None and "family" in options and "coords" not in options and settings.family \
+                and settings.coords is not None and same_frame(settings.coords, family_spec(settings.family).frame):
+            options = {**options, "coords": None}
+        return super().from_options(settings, **options)
 
     @model_validator(mode="after")
     def _pixels_order(self) -> FrameSettings:
