@@ -53,6 +53,20 @@ class CompositeReward:
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         return self.score_all(completions, **kwargs).total.tolist()
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """(lowest, highest) weighted total: each reward scores in [0, its ``max_score``]."""
+        lowest = sum(min(w, 0.0) * r.max_score for r, w in zip(self.rewards, self.weights))
+        highest = sum(max(w, 0.0) * r.max_score for r, w in zip(self.rewards, self.weights))
+        return lowest, highest
+
+    def normalized(self, total: np.ndarray) -> np.ndarray:
+        """Weighted totals mapped onto [0, 1] by :attr:`score_range` (e.g. detection's 0-3 total divided by 3)."""
+        lowest, highest = self.score_range
+        if highest <= lowest:
+            return np.zeros(len(total))
+        return (np.asarray(total, dtype=np.float64) - lowest) / (highest - lowest)
+
     def score_all(self, completions: Sequence[Any], **kwargs: Any) -> CompositeBatch:
         """Every reward's result and the weighted total (the batch is parsed once for all of them)."""
         parts = {r.__name__: r.score(completions, **kwargs) for r in self.rewards}

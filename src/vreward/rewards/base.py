@@ -97,6 +97,11 @@ class Reward:
         changed = self.settings.model_dump(exclude_defaults=True)
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
+    @property
+    def max_score(self) -> float:
+        """The highest score this reward gives (its scores lie in [0, max_score]; 1.0 unless a scale says more)."""
+        return 1.0
+
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         result = self.score(completions, **kwargs)
         log_metric = kwargs.get("log_metric")
