@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from vreward.composite import CompositeReward
 
@@ -33,8 +34,7 @@ from vreward.composite import CompositeReward
 BAD_GROUND_TRUTH = "bad_ground_truth"
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One completion to score with ``reward``; ``columns`` are its reward keywords (``solution``, sizes)."""
 
     reward: CompositeReward
@@ -42,20 +42,15 @@ class Row:
     columns: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class RowScore:
-    """A row's weighted total, the total on [0, 1] (``CompositeReward.normalized``), and each reward's score and
-    reason by reward name."""
+class RowScore(NamedTuple):
+    """A row's weighted total, the total on [0, 1] (``CompositeReward.normalized``), each reward's score and
+    reason by reward name, and whether a reward scored it 0 because its ground truth cannot be read."""
 
     total: float
     normalized: float
     scores: dict[str, float]
     reasons: dict[str, str | None]
-
-    @property
-    def bad_ground_truth(self) -> bool:
-        """Whether a reward scored the row 0 because its ground truth cannot be read."""
-        return BAD_GROUND_TRUTH in self.reasons.values()
+    bad_ground_truth: bool
 
 
 def score_rows(rows: Sequence[Row]) -> list[RowScore]:
@@ -96,8 +91,12 @@ def _score_group(rows: Sequence[Row]) -> list[RowScore]:
     normalized = reward.normalized(batch.total).tolist()
     scores = {name: part.scores.tolist() for name, part in batch.parts.items()}
     reasons = {name: part.reasons for name, part in batch.parts.items()}
+    bad = np.zeros(len(rows), bool)
+    for part in reasons.values():
+        bad |= np.array([r == BAD_GROUND_TRUTH for r in part], bool)
+    bad_list = bad.tolist()
     return [RowScore(totals[j], normalized[j], {n: s[j] for n, s in scores.items()},
-                     {n: r[j] for n, r in reasons.items()}) for j in range(len(rows))]
+                     {n: r[j] for n, r in reasons.items()}, bad_list[j]) for j in range(len(rows))]
 
 
 def _score_group_isolated(rows: Sequence[Row]) -> list[RowScore | Exception]:

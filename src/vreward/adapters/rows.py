@@ -27,6 +27,7 @@ DATA_SOURCE_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
 FRAME_KEYS: tuple[str, ...] = ("coords", "solution_coords")
 
 _TASK_REWARDS: BoundedCache[CompositeReward] = BoundedCache("adapter task rewards", 64)
+_SOURCE_TASKS: BoundedCache[str | None] = BoundedCache("data source tasks", 256)
 
 
 def task_of(data_source: Any, extra_info: Mapping[str, Any] | None = None, default: str | None = None) -> str:
@@ -36,11 +37,8 @@ def task_of(data_source: Any, extra_info: Mapping[str, Any] | None = None, defau
     elif default:
         task = str(default)
     else:
-        source = str(data_source).lower()
-        task = source if source in TASKS else None
-        for name, hints in DATA_SOURCE_TASKS:
-            if task is None and any(h in source for h in hints):
-                task = name
+        source = str(data_source)
+        task = _SOURCE_TASKS.get_or_compute(source, lambda: guess_task(source))
         if task is None:
             raise ValueError(
                 f"cannot tell the vreward task of data_source {data_source!r}: set extra_info['task'] in the "
@@ -50,11 +48,20 @@ def task_of(data_source: Any, extra_info: Mapping[str, Any] | None = None, defau
     return task
 
 
+def guess_task(data_source: str) -> str | None:
+    """The task a data source's name says (:data:`DATA_SOURCE_TASKS`), or None."""
+    source = data_source.lower()
+    if source in TASKS:
+        return source
+    return next((name for name, hints in DATA_SOURCE_TASKS if any(h in source for h in hints)), None)
+
+
 def task_reward(task: str, weights: Mapping[str, float] | None = None,
                 options: Mapping[str, Mapping[str, Any]] | None = None, coords: str | None = None,
                 solution_coords: str | None = None) -> CompositeReward:
     """``make_task_reward`` built once per (task, weights, options, frames) and reused."""
-    key = ContentKey(task, _canonical(weights), _canonical(options), coords, solution_coords)
+    key = (task, coords, solution_coords) if not (weights or options) else \
+        ContentKey(task, _canonical(weights), _canonical(options), coords, solution_coords)
     return _TASK_REWARDS.get_or_compute(key, lambda: _build(task, weights, options, coords, solution_coords))
 
 
