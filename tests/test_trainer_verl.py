@@ -146,8 +146,12 @@ def test_legacy_top_level_keys_are_ignored_by_verl_09(tokenizer, tokenizer_path)
 def test_pre_07_managers(tokenizer):
     """verl.workers.reward_manager (the managers of verl < 0.7, still shipped): naive and dapo call compute_score
     per sample, batch calls compute_score_batch, prime reads a number (as_float) from a process pool."""
-    from verl.workers.reward_manager import (BatchRewardManager, DAPORewardManager, NaiveRewardManager,
-                                             PrimeRewardManager)
+    from verl.workers.reward_manager import (
+        BatchRewardManager,
+        DAPORewardManager,
+        NaiveRewardManager,
+        PrimeRewardManager,
+    )
 
     data = _batch(tokenizer, RESPONSES)
     total, _ = _expected(RESPONSES)
