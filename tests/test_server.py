@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
 
@@ -15,13 +11,11 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-import uvicorn  # noqa: E402
-
+from serving import serving as _serving  # noqa: E402
 from vreward.adapters.openrlhf import build_response, parse_request, split_response  # noqa: E402
 from vreward.composite import make_task_reward  # noqa: E402
 from vreward.server import create_app, parse_weights  # noqa: E402
 
-HOST = "127.0.0.1"
 PROMPT = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>" \
          "<|vision_end|>Detect all cats. Output <think>...</think> <answer>...</answer>.<|im_end|>\n" \
          "<|im_start|>assistant\n"
@@ -37,39 +31,6 @@ RESPONSES = [
     "<think>No cats.</think><answer>No Objects</answer>",
 ]
 LABELS = ["<answer>[{'Position': [10, 10, 100, 100], 'Confidence': 1}]</answer>"] * len(RESPONSES)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _serving(app):
-    """``app`` served by uvicorn on a free loopback port; yields an httpx client of it."""
-    port = _free_port()
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
-    with httpx.Client(base_url=base, timeout=30) as client:
-        while True:
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not thread.is_alive():
-                srv.should_exit = True
-                pytest.fail("the server did not become ready in 30 s")
-            time.sleep(0.05)
-        yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive()
 
 
 @pytest.fixture(scope="module")
