@@ -248,3 +248,32 @@ def test_easyr1_image_size_keys():
     expected = make_giou_reward(coords="qwen25vl", solution_coords="pixels", scale="unit")(
         [GRD], solution=[GRD_GT], width=[1280], height=[960])[0]
     assert got["giou"] == pytest.approx(expected)
+
+
+def test_easyr1_strips_end_of_turn_tokens():
+    """EasyR1 with skip_special_tokens=false leaves <|im_end|> on the response: format scored 0 before."""
+    (plain,) = easyr1.compute_score(_inputs([DET_OK], [DET_GT]))
+    (kept,) = easyr1.compute_score(_inputs([DET_OK + "<|im_end|>\n<|endoftext|>"], [DET_GT]))
+    assert kept == plain and kept["format"] == 1.0
+
+
+def test_easyr1_two_list_calls_name_the_minimum_version():
+    """EasyR1 revisions of April to June 2025 call batch functions with (responses, ground_truths)."""
+    with pytest.raises(TypeError, match=r"v0\.3\.1"):
+        easyr1.compute_score([DET_OK], [DET_GT])
+
+
+def test_adapters_loaded_by_path_are_the_package_objects_and_pickle():
+    """verl, EasyR1 and ms-swift load the files under names of their own; pickling (verl's remote and prime
+    managers, process pools) failed before on the by-path copy's lru_cache'd helper."""
+    import pickle
+
+    from vreward.adapters import swift
+
+    for package_module, names in ((verl, ("compute_score", "compute_score_async", "compute_score_batch")),
+                                  (easyr1, ("compute_score",)), (swift, ("VRewardDetection",))):
+        loaded = _load_by_path(package_module)
+        for name in names:
+            assert getattr(loaded, name) is getattr(package_module, name)
+            assert pickle.loads(pickle.dumps(getattr(loaded, name))) is getattr(package_module, name)
+    assert verl.compute_score("coco", DET_OK, DET_GT, None, as_float=True) == pytest.approx(2.8)
