@@ -49,3 +49,14 @@ def test_openrlhf_requests_of_arbitrary_text_score_like_the_composite(pairs):
     assert completions == [strip_end(r) for _, r in pairs]
     assert all(row.prompt_found and row.label_error is None for row in rows)
     assert all(math.isfinite(x) and 0.0 <= x <= 3.0 for x in expected.total)
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=3), texts, texts)
+def test_openrlhf_vision_queries_split_whatever_the_pad_expansion(pads, question, response):
+    """The prompt's single <|image_pad|> per image matches any run of them in the query."""
+    prompt = "<|im_start|>user\n" + "".join(f"<|vision_start|><|image_pad|><|vision_end|>{question}" for _ in pads) \
+        + "<|im_end|>\n<|im_start|>assistant\n"
+    query = "<|im_start|>user\n" + "".join(f"<|vision_start|>{'<|image_pad|>' * n}<|vision_end|>{question}"
+                                            for n in pads) + "<|im_end|>\n<|im_start|>assistant\n" + response
+    assert openrlhf.split_response(query, prompt) == (strip_end(response), True)

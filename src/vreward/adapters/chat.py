@@ -7,8 +7,9 @@ prompt has one.
 
 >>> strip_end("<answer>1</answer><|im_end|>\\n<|endoftext|>")
 '<answer>1</answer>'
->>> collapse_placeholders("<|vision_start|><|image_pad|><|image_pad|><|image_pad|><|vision_end|>Find")
-'<|vision_start|><|image_pad|><|vision_end|>Find'
+>>> query = "<|vision_start|><|image_pad|><|image_pad|><|image_pad|><|vision_end|>Find it"
+>>> query[prompt_end(query, "<|vision_start|><|image_pad|><|vision_end|>Find"):]
+' it'
 >>> after_last_assistant_turn("<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n<answer>2</answer>")
 '<answer>2</answer>'
 """
@@ -24,7 +25,7 @@ VISION_PLACEHOLDERS: tuple[str, ...] = ("<|image_pad|>", "<|video_pad|>", "<|vis
 # The header of an assistant turn in ChatML templates (Qwen, InternVL).
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 
-_PLACEHOLDER_RUNS = re.compile("|".join(f"(?:{re.escape(p)}){{2,}}" for p in VISION_PLACEHOLDERS))
+_PLACEHOLDER_SPLIT = re.compile("(" + "|".join(re.escape(p) for p in VISION_PLACEHOLDERS) + ")")
 
 
 def strip_end(text: str, suffixes: Sequence[str] = DEFAULT_STRIP_SUFFIXES) -> str:
@@ -40,11 +41,31 @@ def strip_end(text: str, suffixes: Sequence[str] = DEFAULT_STRIP_SUFFIXES) -> st
     return text
 
 
-def collapse_placeholders(text: str) -> str:
-    """Each run of one vision placeholder token replaced by a single one (as the chat template writes it)."""
-    if "<" not in text:
-        return text
-    return _PLACEHOLDER_RUNS.sub(lambda m: m.group(0)[: m.group(0).index(">") + 1], text)
+def prompt_end(query: str, prompt: str) -> int | None:
+    """Where ``prompt`` ends in ``query`` when the query starts with it, each vision placeholder of the prompt
+    standing for a run of one or more of that placeholder in the query (as a processor expands it); None when
+    the query does not start with the prompt. Linear in the query's length, in string methods."""
+    pieces = _PLACEHOLDER_SPLIT.split(prompt)  # literal text at even indices, placeholders at odd ones
+    pos = 0
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            if not query.startswith(piece, pos):
+                return None
+            pos += len(piece)
+            continue
+        following = pieces[i + 1] if i + 1 < len(pieces) else ""
+        end = query.find(following, pos + len(piece)) if following else _run_end(query, piece, pos)
+        run = end - pos
+        if end < 0 or run < len(piece) or run % len(piece) or query.count(piece, pos, end) != run // len(piece):
+            return None
+        pos = end
+    return pos
+
+
+def _run_end(text: str, token: str, pos: int) -> int:
+    while text.startswith(token, pos):
+        pos += len(token)
+    return pos
 
 
 def after_last_assistant_turn(text: str, header: str = ASSISTANT_HEADER) -> str | None:

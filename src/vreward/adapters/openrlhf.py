@@ -11,9 +11,9 @@ key, numbers only) from the answer.
 The response is split off each query by this rule (:func:`split_response`):
 
 1. when the query starts with its prompt (or the prompt without trailing whitespace), the prompt is removed;
-2. otherwise, with each run of vision placeholders collapsed to one token in both (OpenRLHF's processor expands
-   ``<|image_pad|>`` into one token per image patch, so a vision prompt is never a prefix of its query), the
-   prompt is removed when it is then a prefix;
+2. otherwise, with each vision placeholder of the prompt matching a run of that placeholder in the query
+   (OpenRLHF's processor expands ``<|image_pad|>`` into one token per image patch, so a vision prompt is never
+   a prefix of its query), the prompt is removed when it is then a prefix;
 3. otherwise the text after the last assistant turn (``<|im_start|>assistant\\n``) is the response;
 4. otherwise the whole query is scored and the row is flagged (``extra_logs["prompt_not_prefix"]`` is 1);
 
@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vreward.adapters.chat import DEFAULT_STRIP_SUFFIXES, after_last_assistant_turn, collapse_placeholders, strip_end
+from vreward.adapters.chat import DEFAULT_STRIP_SUFFIXES, after_last_assistant_turn, prompt_end, strip_end
 from vreward.errors import ClientError
 
 __all__ = ["DEFAULT_STRIP_SUFFIXES", "LABEL_COLUMNS", "OpenRLHFRow", "build_response", "parse_request",
@@ -73,19 +73,20 @@ def split_response(query: str, prompt: str | None,
         return strip_end(query, strip_suffixes), True
     text = _after_prefix(query, prompt)
     if text is None:
-        collapsed = collapse_placeholders(query)
-        text = _after_prefix(collapsed, collapse_placeholders(prompt))
-        if text is None:
-            text = after_last_assistant_turn(collapsed)
+        text = after_last_assistant_turn(query)
     return strip_end(query if text is None else text, strip_suffixes), text is not None
 
 
 def _after_prefix(query: str, prompt: str) -> str | None:
-    if query.startswith(prompt):
-        return query[len(prompt):]
-    bare = prompt.rstrip()
-    if bare and query.startswith(bare):
-        return query[len(bare):]
+    """The query after the prompt (or the prompt without trailing whitespace), vision placeholder runs
+    matching the prompt's single placeholders."""
+    for candidate in (prompt, prompt.rstrip()):
+        if query.startswith(candidate):  # the empty prompt is a prefix of every query
+            return query[len(candidate):]
+    for candidate in (prompt, prompt.rstrip()):
+        end = prompt_end(query, candidate) if candidate else None
+        if end is not None:
+            return query[end:]
     return None
 
 
