@@ -78,25 +78,24 @@ def score_rows_isolated(rows: Sequence[Row]) -> list[RowScore | Exception]:
 def _groups(rows: Sequence[Row]) -> dict[tuple[int, tuple[str, ...]], list[int]]:
     groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
     for i, row in enumerate(rows):
-        groups.setdefault((id(row.reward), tuple(sorted(row.columns))), []).append(i)
+        groups.setdefault((id(row.reward), tuple(row.columns)), []).append(i)
     return groups
 
 
 def _score_group(rows: Sequence[Row]) -> list[RowScore]:
     """Rows of one reward with the same column names, scored by one ``score_all`` call."""
     reward = rows[0].reward
-    names = sorted(rows[0].columns)
-    batch = reward.score_all([row.completion for row in rows], **{n: [row.columns[n] for row in rows] for n in names})
-    totals = batch.total.tolist()
-    normalized = reward.normalized(batch.total).tolist()
-    scores = {name: part.scores.tolist() for name, part in batch.parts.items()}
-    reasons = {name: part.reasons for name, part in batch.parts.items()}
+    batch = reward.score_all([row.completion for row in rows],
+                             **{n: [row.columns[n] for row in rows] for n in rows[0].columns})
+    names = list(batch.parts)
+    reasons = [part.reasons for part in batch.parts.values()]
     bad = np.zeros(len(rows), bool)
-    for part in reasons.values():
+    for part in reasons:
         bad |= np.array([r == BAD_GROUND_TRUTH for r in part], bool)
-    bad_list = bad.tolist()
-    return [RowScore(totals[j], normalized[j], {n: s[j] for n, s in scores.items()},
-                     {n: r[j] for n, r in reasons.items()}, bad_list[j]) for j in range(len(rows))]
+    return [RowScore(total, norm, dict(zip(names, row_scores)), dict(zip(names, row_reasons)), row_bad)
+            for total, norm, row_scores, row_reasons, row_bad in zip(
+                batch.total.tolist(), reward.normalized(batch.total).tolist(),
+                zip(*(part.scores.tolist() for part in batch.parts.values())), zip(*reasons), bad.tolist())]
 
 
 def _score_group_isolated(rows: Sequence[Row]) -> list[RowScore | Exception]:
