@@ -411,9 +411,9 @@ def serving(sv: dict) -> list[str]:
         for mode in ("sequential", "single", "batch"):
             if mode in run:
                 r = run[mode]
-                rows.append([run["workers"], mode, r["concurrency"], r["rows_per_request"], f"{r['requests_per_s']:.0f}",
-                             fmt_rate(r["completions_per_s"]), fmt_s(r["latency_p50_s"]), fmt_s(r["latency_p99_s"]),
-                             r["failures"]])
+                rows.append([run["workers"], mode, r["concurrency"], r["rows_per_request"],
+                             f"{r['requests_per_s']:.0f}", fmt_rate(r["completions_per_s"]), fmt_s(r["latency_p50_s"]),
+                             fmt_s(r["latency_p99_s"]), r["failures"]])
     lines += table(["workers", "requests", "concurrent", "rows per request", "requests/s", "completions/s", "p50",
                     "p99", "failures"], rows)
     lines += ["", f"In-process `CompositeReward.score_all` on the same rows: one row {fmt_s(local['row_p50_s'])}, "
@@ -439,8 +439,8 @@ def verl_rows(v: dict) -> list[str]:
     ])
     w = v.get("verl")
     if w:
-        lines += ["", f"Inside verl {w['version']}'s `RewardLoopWorker` (manager `naive`, same rows, wall time per row, "
-                  f"decoding included): do-nothing function {fmt_s(w['nothing_async'])}, `compute_score_async` "
+        lines += ["", f"Inside verl {w['version']}'s `RewardLoopWorker` (manager `naive`, same rows, wall time per "
+                  f"row, decoding included): do-nothing function {fmt_s(w['nothing_async'])}, `compute_score_async` "
                   f"{fmt_s(w['compute_score_async'])}, `compute_score` {fmt_s(w['compute_score'])}."]
     return lines
 
