@@ -50,15 +50,14 @@ class CompositeReward:
         parts = ", ".join(f"{w:g} * {r.__name__}" for r, w in zip(self.rewards, self.weights))
         return f"CompositeReward({parts})"
 
-    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        return self.score_all(completions, **kwargs).total.tolist()
-
     @property
     def score_range(self) -> tuple[float, float]:
-        """(lowest, highest) weighted total: each reward scores in [0, its ``max_score``]."""
-        lowest = sum(min(w, 0.0) * r.max_score for r, w in zip(self.rewards, self.weights))
-        highest = sum(max(w, 0.0) * r.max_score for r, w in zip(self.rewards, self.weights))
-        return lowest, highest
+        """The lowest and highest weighted total."""
+        ends = [(w * lo, w * hi) for r, w in zip(self.rewards, self.weights) for lo, hi in [r.score_range]]
+        return (sum(min(a, b) for a, b in ends), sum(max(a, b) for a, b in ends))
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        return self.score_all(completions, **kwargs).total.tolist()
 
     def normalized(self, total: np.ndarray) -> np.ndarray:
         """Weighted totals mapped onto [0, 1] by :attr:`score_range` (e.g. detection's 0-3 total divided by 3)."""

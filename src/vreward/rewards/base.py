@@ -97,11 +97,6 @@ class Reward:
         changed = self.settings.model_dump(exclude_defaults=True)
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
-    @property
-    def max_score(self) -> float:
-        """The highest score this reward gives (its scores lie in [0, max_score]; 1.0 unless a scale says more)."""
-        return 1.0
-
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         result = self.score(completions, **kwargs)
         log_metric = kwargs.get("log_metric")
@@ -126,6 +121,11 @@ class Reward:
         result = self.score(completions, **kwargs)
         return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
                 for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The lowest and highest score this reward gives (for normalizing totals, e.g. OpenRLHF's ``scores``)."""
+        return (0.0, 1.0)
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         """Scores, reason codes and evidence of a parsed batch."""

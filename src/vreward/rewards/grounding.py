@@ -27,8 +27,8 @@ class GIoUReward(Reward):
     settings: GroundingSettings
 
     @property
-    def max_score(self) -> float:
-        return 2.0 if self.settings.scale == "paper" else 1.0
+    def score_range(self) -> tuple[float, float]:
+        return (0.0, 2.0 if self.settings.scale == "paper" else 1.0)
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         from vreward.matching import paired_best
@@ -42,7 +42,7 @@ class GIoUReward(Reward):
         first = np.zeros((n, 4))
         first[has_pred] = parsed.boxes[parsed.offsets[:-1][has_pred]]
         _, giou = paired_best(first, has_pred, gt_boxes, gt.offsets)
-        top = self.max_score
+        top = self.score_range[1]
         scores = np.nan_to_num((giou + 1.0) * (top / 2.0), nan=0.0)
         return Scored(scores, empty_cases(parsed, gt.counts, scores, ZeroReason.NO_OVERLAP, top=top), giou)
 
