@@ -274,8 +274,8 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             refuse_label_errors(rows)
         reward = reward_for(request.query_params.get("task"))
         readable = [i for i, row in enumerate(rows) if row.label_error is None]
-        results = await score_each([Row(reward, rows[i].completion, {"solution": rows[i].solution, **rows[i].columns})
-                               for i in readable])
+        results = await score_each([Row(reward, rows[i].completion, {"solution": rows[i].solution,
+                                                                     **rows[i].columns}) for i in readable])
         unexpected(results)
         scored: list[RowScore | None] = [None] * len(rows)
         for i, result in zip(readable, results):
