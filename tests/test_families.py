@@ -390,9 +390,9 @@ def test_adapters_take_a_family():
     assert verl.compute_score("coco", text, sol, None, family="internvl")["iou_reward"] == 1.0
     out = easyr1.compute_score([{"response": text, "ground_truth": sol, "response_length": 3}], family="internvl")
     assert out[0]["iou"] == 1.0
-    batch = parse_request({"query": ["p" + text], "prompts": ["p"],
-                           "labels": [{"solution": sol, "family": "internvl"}]})
-    assert batch.family == "internvl"
+    rows = parse_request({"query": ["p" + text], "prompts": ["p"],
+                          "labels": [{"solution": sol, "family": "internvl"}]})
+    assert rows[0].family == "internvl"
 
 
 def test_server_takes_a_family():

@@ -79,7 +79,7 @@ def test_every_task_reaches_the_composite_score_server_and_adapters(task):
     assert [r.__name__ for r in scored] == expected
 
     row = verl.compute_score(f"source_{task}", completion, truth, extra_info={"task": task})
-    assert set(row) == {"score", *expected}
+    assert set(row) == {"score", *expected, "bad_ground_truth"}
     assert row["score"] == pytest.approx(float(composite([completion], solution=[truth])[0]))
 
     (result,) = easyr1.compute_score([{"response": completion, "ground_truth": truth, "response_length": 1}],

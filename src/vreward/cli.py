@@ -136,8 +136,13 @@ def _add_serve(sub) -> None:
     v.add_argument("--preset", choices=PRESET_NAMES, default="default",
                    help="reward definitions: vreward's defaults or the paper's (visual_rft)")
     v.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    v.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    v.add_argument("--max-body-bytes", type=int, default=128 * 1024 * 1024, help="largest request body (128 MiB)")
     v.add_argument("--max-batch", type=int, default=4096, help="most completions in one request")
+    v.add_argument("--strict", action="store_true",
+                   help="refuse OpenRLHF requests whose labels cannot be read (422) instead of scoring those rows 0")
+    v.add_argument("--batch-window-ms", type=float, default=0.0,
+                   help="how long a small request waits for concurrent ones to be scored with (default 0: the "
+                   "event loop's next turn)")
     v.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -157,8 +162,8 @@ def _serve(args: argparse.Namespace) -> int:
         weights = parse_weights(args.weights)
         options = json.loads(args.options) if args.options else None
         config = {"task": args.task, "weights": weights, "options": options, "preset": args.preset,
-                  "family": args.family,
-                  "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch}
+                  "family": args.family, "max_body_bytes": args.max_body_bytes, "max_batch": args.max_batch,
+                  "strict": args.strict, "batch_window_ms": args.batch_window_ms}
         create_app(**config)  # validate before starting (bad weights or options exit with status 2)
     except ValueError as exc:
         print(f"vreward serve: error: {exc}", file=sys.stderr)

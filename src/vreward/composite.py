@@ -60,6 +60,13 @@ class CompositeReward:
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
         return self.score_all(completions, **kwargs).total.tolist()
 
+    def normalized(self, total: np.ndarray) -> np.ndarray:
+        """Weighted totals mapped onto [0, 1] by :attr:`score_range` (e.g. detection's 0-3 total divided by 3)."""
+        lowest, highest = self.score_range
+        if highest <= lowest:
+            return np.zeros(len(total))
+        return (np.asarray(total, dtype=np.float64) - lowest) / (highest - lowest)
+
     def score_all(self, completions: Sequence[Any], **kwargs: Any) -> CompositeBatch:
         """Every reward's result and the weighted total (the batch is parsed once for all of them)."""
         parts = {r.__name__: r.score(completions, **kwargs) for r in self.rewards}
