@@ -67,7 +67,8 @@ def test_click_reward_hand_cases():
 def test_gaussian_point_is_gui_g2s_formula():
     r = scores(vreward.gaussian_point_reward, ["[160, 70]", "[190, 70]", "[160, 90]", "[5000, 5000]"], [TARGET] * 4)
     sx, sy = 0.5 * 120, 0.5 * 40
-    assert r.scores[:3].tolist() == pytest.approx([1.0, math.exp(-0.5 * (30 / sx) ** 2), math.exp(-0.5 * (20 / sy) ** 2)])
+    expected = [1.0, math.exp(-0.5 * (30 / sx) ** 2), math.exp(-0.5 * (20 / sy) ** 2)]
+    assert r.scores[:3].tolist() == pytest.approx(expected)
     assert r.scores[3] == 0.0 and r.reasons[3] == "far_from_target"
     wide = scores(make_gaussian_point_reward(alpha=1.0), ["[190, 70]"], [TARGET]).scores[0]
     assert wide == pytest.approx(math.exp(-0.5 * (30 / 120) ** 2))
@@ -135,7 +136,8 @@ def test_odlength_map_equals_pycocotools():
                         "categories": [{"id": int(c)} for c in np.unique(gl)],
                         "annotations": [{"id": k + 1, "image_id": 0, "category_id": int(c), "iscrowd": 0,
                                          "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                                         "area": (b[2] - b[0]) * (b[3] - b[1])} for k, (b, c) in enumerate(zip(gt, gl))]}
+                                         "area": (b[2] - b[0]) * (b[3] - b[1])}
+                                        for k, (b, c) in enumerate(zip(gt, gl))]}
         coco.createIndex()
         dets = [{"image_id": 0, "category_id": int(c), "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": 1.0}
                 for b, c in zip(pred, pl) if c in set(gl.tolist())]
@@ -323,3 +325,32 @@ def test_each_data_source_is_logged():
     logged.clear()
     off(completions, solution=["3"] * 4, data_source=["a"] * 4, log_metric=lambda k, v: logged.__setitem__(k, v))
     assert not any("/a/" in k for k in logged)
+
+
+# -------------------------------------------------------------------------------------------------- vreward score
+
+
+@pytest.mark.parametrize("task, rows, expected", [
+    ("gui", [("[150, 70]", TARGET), ("[0, 0]", TARGET)], {"click_accuracy": 0.5}),
+    ("counting", [("3", "3"), ("5", "3"), ("4", "3")], {"accuracy": 1 / 3, "mae": 1.0, "off_by_one": 1 / 3}),
+    ("ocr", [("STOP", "STOP"), ("STOX", "STOP")], {"cer": 1 / 8, "wer": 1 / 2, "exact_match": 0.5}),
+    ("temporal", [("12 to 20", "12 to 20"), ("16 to 24", "12 to 20"), ("0 to 60", "12 to 20")],
+     {"recall": {"R@1,tIoU=0.3": 2 / 3, "R@1,tIoU=0.5": 1 / 3, "R@1,tIoU=0.7": 1 / 3},
+      "miou": (1 + 4 / 12 + 8 / 60) / 3}),
+    ("segmentation", [("[10, 10, 60, 10, 60, 60, 10, 60]", SQUARE), ("[0, 0, 100, 100]", SQUARE)],
+     {"miou": 0.625, "ciou": (2500 + 2500) / (2500 + 10000)}),
+])
+def test_score_tasks_end_to_end(tmp_path, task, rows, expected):
+    import json
+
+    from vreward.evaluate import ScoreConfig, score
+
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"completion": wrap(a), "solution": t, "width": 100, "height": 100}) + "\n"
+                            for a, t in rows))
+    summary = score(ScoreConfig(input=path, task=task, report=tmp_path / "report", summary=tmp_path / "s.json",
+                                progress=False))
+    metrics = summary["metrics"]
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(value), key
+    assert (tmp_path / "report" / "report.md").is_file() and json.loads((tmp_path / "s.json").read_text())

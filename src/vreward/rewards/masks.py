@@ -98,6 +98,7 @@ class MaskIoUReward(Reward):
         masks, problems = read_masks(kwargs, n, self.settings.strict)
         codes = answer_reason_codes(parsed)
         scores = np.zeros(n)
+        overlap = np.zeros((2, n))  # intersection and union in pixels (mask answers), for cIoU
         clicks = answer_clicks(parsed, "centre")[0] if self.settings.answer == "point" else None
         for i in np.flatnonzero(codes == 0).tolist():
             truth = masks[i]
@@ -122,10 +123,13 @@ class MaskIoUReward(Reward):
             pixels = [np.clip(np.asarray(p) * np.tile([sx, sy], len(p) // 2), -1.0, max(w, h) + 1.0).tolist()
                       for p in polygons]
             pred = mask_utils.merge(mask_utils.frPyObjects(pixels, h, w))
-            scores[i] = float(mask_utils.iou([pred], [truth], [0])[0, 0])
+            inter = float(mask_utils.area(mask_utils.merge([pred, truth], intersect=True)))
+            union = float(mask_utils.area(pred)) + float(mask_utils.area(truth)) - inter
+            overlap[:, i] = inter, union
+            scores[i] = inter / union if union > 0 else 0.0
             if scores[i] <= 0.0:
                 codes[i] = _NO_OVERLAP
-        return Scored(scores, codes, None, problems)
+        return Scored(scores, codes, overlap, problems)
 
     def _pixels_per_unit(self, w: int, h: int) -> tuple[float, float]:
         """Image pixels per unit of the model's frame (1 when no frame is given: the answer is in pixels)."""
