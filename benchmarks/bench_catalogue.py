@@ -88,8 +88,8 @@ def cases(n: int, seed: int) -> dict[str, tuple[list[str], dict[str, Any], Calla
 
 
 def bench(n: int, repeats: int) -> dict[str, Any]:
-    from vreward.rewards.multi_object import make_detection_reward
     from vreward.registry import REWARDS
+    from vreward.rewards.multi_object import make_detection_reward
 
     rewards = {name: REWARDS[name].attribute(REWARDS[name].default_name) for name in
                ("click", "gaussian_point", "detection_f1", "count", "ocr", "temporal_iou", "mask_iou", "rotated_iou")}
@@ -115,12 +115,11 @@ def bench(n: int, repeats: int) -> dict[str, Any]:
 def point_scan_cost(n: int, repeats: int) -> dict[str, Any]:
     """Box-only batches: the parse with no point read (what box rewards pay), and the point scan on its own."""
     from corpus import make_detection_corpus
-
     from vreward.cache import clear_caches
     from vreward.parsing import completion_texts, parse_texts
 
     comps = completion_texts(make_detection_corpus(n, 1, group=8)[0])
-    parse_texts(comps).points  # warm
+    assert parse_texts(comps).points is not None  # warm
     parse, points = [], []
     for k in range(repeats):
         batch = [c + " " * (k + 1) for c in comps]
@@ -129,7 +128,7 @@ def point_scan_cost(n: int, repeats: int) -> dict[str, Any]:
         parsed = parse_texts(batch)
         parse.append(time.perf_counter() - t)
         t = time.perf_counter()
-        parsed.points
+        assert parsed.points is not None
         points.append(time.perf_counter() - t)
     return {"n": n, "box_parse": summary(parse), "point_scan": summary(points)}
 
@@ -138,7 +137,8 @@ def section(results: dict[str, Any]) -> list[str]:
     """The ``## Reward catalogue`` section of docs/benchmarks.md."""
     rows = []
     for name, r in results["rewards"].items():
-        rows.append(f"| `{name}` | {r['n']} | {fmt_s(r['vreward']['median_s'])} | {fmt_s(r['reference']['median_s'])} | "
+        rows.append(f"| `{name}` | {r['n']} | {fmt_s(r['vreward']['median_s'])} | "
+                    f"{fmt_s(r['reference']['median_s'])} | "
                     f"{r['ratio']['median_s']:.1f}x ({r['ratio']['min_s']:.1f}-{r['ratio']['max_s']:.1f}) |")
     p = results["points"]
     share = p["point_scan"]["median_s"] / p["box_parse"]["median_s"]
