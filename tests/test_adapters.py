@@ -87,8 +87,8 @@ def test_verl_task_from_extra_info_and_kwargs():
 def test_verl_unknown_task_errors():
     with pytest.raises(ValueError, match=r"data_source 'gsm8k'.*extra_info\['task'\]"):
         verl.compute_score("gsm8k", DET_OK, DET_GT, {})
-    with pytest.raises(ValueError, match="unknown task 'segmentation'"):
-        verl.compute_score("coco", DET_OK, DET_GT, {"task": "segmentation"})
+    with pytest.raises(ValueError, match="unknown task 'pose'"):
+        verl.compute_score("coco", DET_OK, DET_GT, {"task": "pose"})
 
 
 def test_verl_image_size_and_frames_from_extra_info():
@@ -176,9 +176,8 @@ def test_verl_batch_one_call_per_reward_per_group(monkeypatch):
 def test_verl_batch_all_keys_and_as_float():
     data_sources, solution_strs, ground_truths, extra_infos = _verl_batch()
     rows = verl.compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, all_keys=True)
-    keys = {"score", "iou_reward", "confidence_reward", "format_reward", "accuracy_reward", "giou_reward",
-            "bad_ground_truth"}
-    assert all(set(r) == keys for r in rows)
+    keys = {"score", "bad_ground_truth", *verl.ALL_REWARD_NAMES}  # every registry reward
+    assert all(set(r) == keys for r in rows) and {"iou_reward", "accuracy_reward", "giou_reward"} <= keys
     assert rows[0]["accuracy_reward"] == 0.0 and rows[2]["iou_reward"] == 0.0
     floats = verl.compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, as_float=True)
     assert floats == pytest.approx([r["score"] for r in rows])

@@ -221,7 +221,7 @@ def test_openrlhf_unreadable_label_scores_zero_and_training_goes_on(server):
 
 
 @pytest.mark.parametrize(("body", "status"), [
-    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": "segmentation"}, 400),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": "pose"}, 400),
     ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": 3}, 422),
     ({"completions": ["a", "b"], "solutions": ["[0,0,1,1]"]}, 422),
     ({"completions": "a", "solutions": ["[0,0,1,1]"]}, 422),
@@ -298,7 +298,7 @@ def test_adapter_functions():
 
 def test_create_app_validates_configuration():
     with pytest.raises(ValueError, match="unknown task"):
-        create_app(task="segmentation")
+        create_app(task="pose")
     with pytest.raises(ValueError, match="threshold"):
         create_app(options={"iou": {"threshold": 5}})
     assert parse_weights("iou=1,format=0.5") == {"iou": 1.0, "format": 0.5}

@@ -17,8 +17,8 @@ def test_task_reward_sets_and_overrides():
 
 
 def test_bad_task_or_option_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown task 'segmentation'"):
-        task_rewards("segmentation")
+    with pytest.raises(ValueError, match="unknown task 'pose'"):
+        task_rewards("pose")
     with pytest.raises(ValueError, match="do not apply to task 'classification'"):
         task_rewards("classification", iou={"threshold": 0.7})
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from vreward.registry import build_reward, reward_spec, task_spec
 from vreward.rewards.base import Reward, RewardBatch
+from vreward.sources import log_by_source, source_names
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CompositeReward:
     """``f(completions, **kwargs) -> list[float]``: the weighted sum of its rewards (TRL's convention)."""
 
     def __init__(self, rewards: Sequence[Reward], weights: Sequence[float] | None = None,
-                 name: str = "composite_reward"):
+                 name: str = "composite_reward", source_column: str | None = "data_source"):
         if not rewards:
             raise ValueError("a composite reward needs at least one reward")
         weights = [1.0] * len(rewards) if weights is None else [float(w) for w in weights]
@@ -46,6 +47,7 @@ class CompositeReward:
         self.rewards = list(rewards)
         self.weights = weights
         self.__name__ = name
+        self.source_column = source_column
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{w:g} * {r.__name__}" for r, w in zip(self.rewards, self.weights))
@@ -58,7 +60,14 @@ class CompositeReward:
         return (sum(min(a, b) for a, b in ends), sum(max(a, b) for a, b in ends))
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        return self.score_all(completions, **kwargs).total.tolist()
+        """The totals; with TRL's ``log_metric`` and a ``source_column`` column, also each source's mean total
+        (``<name>/<source>/mean``, see :mod:`vreward.sources`)."""
+        total = self.score_all(completions, **kwargs).total
+        log_metric = kwargs.get("log_metric")
+        sources = source_names(kwargs, self.source_column, len(total)) if callable(log_metric) else None
+        if sources is not None:
+            log_by_source(log_metric, self.__name__, total, None, sources)
+        return total.tolist()
 
     def normalized(self, total: np.ndarray) -> np.ndarray:
         """Weighted totals mapped onto [0, 1] by :attr:`score_range` (e.g. detection's 0-3 total divided by 3)."""

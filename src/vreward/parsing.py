@@ -252,6 +252,12 @@ class ParsedBatch(Sequence[ParsedCompletion]):
             for s, e in zip(self._label_start.tolist(), self._label_end.tolist(), strict=True)
         ]
 
+    @cached_property
+    def points(self) -> ParsedPoints:
+        """The points of every answer (``[x, y]``, ``(x, y)``, ``{"point_2d": [x, y]}``...), read on first use by a
+        second scan of the answer spans; box rewards never pay for it. See :class:`ParsedPoints`."""
+        return _scan_points(self._buf, self._answer_start, self._answer_end)
+
     def answer(self, i: int) -> str | None:
         s = int(self._answer_start[i])
         if s < 0:
@@ -283,6 +289,50 @@ class ParsedBatch(Sequence[ParsedCompletion]):
             reason=self.reason(i),
             dropped={name: int(n) for name, n in zip(_DROP_NAMES, self.dropped_counts[i], strict=True) if n},
         )
+
+
+@dataclass(frozen=True)
+class ParsedPoints:
+    """The points of a batch's answers: row ``i`` owns ``points[offsets[i]:offsets[i + 1]]`` ((Q, 2) float64,
+    ``x, y`` in the model's frame, in the order written).
+
+    A point is a two-number list or parenthesised pair: ``[x, y]``, ``(x, y)``, the value of any key
+    (``{"point_2d": [x, y]}``, ``'click': (x, y)``, ``"coordinate": [x, y]``). Two parenthesised points side by
+    side, ``(x1, y1), (x2, y2)``, are a box (Qwen2-VL), not points; numbers that are not finite drop the point.
+    The box parse is unchanged (its reason for a row with points only stays ``points_not_boxes``).
+    """
+
+    points: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _scan_points(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> ParsedPoints:
+    """Run the point scanner over the answer spans, growing its arrays as the box scan does."""
+    from vreward._scan import ScanPoints, scan_points_into
+
+    arr = np.frombuffer(buf, np.uint8)
+    n = len(starts)
+    found = ScanPoints.allocate(n, max(16, 2 * n))
+    row = 0
+    while True:
+        done = scan_points_into(arr, starts, ends, row, *found)
+        if done == n:
+            break
+        if not row <= done < n:
+            raise RuntimeError(f"the point scanner refused its arrays (returned {done})")
+        nq, need = int(found.offsets[done]), int(found.offsets[done + 1])
+        found = found.grown(max(2 * len(found.points), need + 16), nq)
+        row = done
+    total = int(found.offsets[n])
+    points, spans, slow = found.points[:total], found.spans[:total], found.slow[:total]
+    for q in np.flatnonzero(slow).tolist():  # numbers the scanner could not convert exactly
+        points[q] = [float(buf[a:b]) for a, b in spans[q].tolist()]
+    points.flags.writeable = False
+    return ParsedPoints(points, found.offsets)
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/", "\\": "\\", '"': '"', "'": "'"}

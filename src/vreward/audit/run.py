@@ -22,7 +22,7 @@ from typing import Any
 from vreward.audit.candidates import THINK, Candidate, candidates_for
 from vreward.audit.scenes import Scene, bundled
 from vreward.composite import CompositeReward, make_task_reward
-from vreward.registry import TASKS
+from vreward.registry import PRESETS, TASKS
 
 RewardFn = Callable[..., Sequence[float]]
 FORMAT_REWARD = "format_reward"
@@ -38,9 +38,11 @@ class AuditConfig:
     @classmethod
     def of_preset(cls, preset: str = "default", tasks: Sequence[str] | None = None,
                   weights: dict[str, float] | None = None) -> AuditConfig:
-        """The registry's reward set of every task (or ``tasks``) in ``preset``."""
+        """The registry's reward set of every task (or ``tasks``) in ``preset``; without ``tasks``, the tasks whose
+        rewards the preset defines (``visual_rft`` has none for the catalogue's tasks)."""
         out = {}
-        for task in tasks or TASKS:
+        defined = PRESETS[preset] if preset in PRESETS else {}
+        for task in tasks or [t for t, spec in TASKS.items() if set(spec.reward_names) <= set(defined)]:
             names = TASKS[task].reward_names
             composite = make_task_reward(task, {k: v for k, v in (weights or {}).items() if k in names} or None,
                                          preset=preset)

@@ -102,7 +102,7 @@ class ScoreConfig(BaseModel):
 
 
 def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
-    """The task's metrics object (None for the format task)."""
+    """The task's metrics object (None for the tasks without benchmark metrics: format, multi_object, rotated)."""
     frames = {"min_pixels": config.min_pixels, "max_pixels": config.max_pixels}
     if config.task == "detection" and (config.coco_gt or config.lvis_gt):
         from vreward.evaluate.detection import DetectionMetrics
@@ -122,7 +122,10 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
         from vreward.evaluate.classification import ClassificationMetrics
 
         return ClassificationMetrics()
-    return None
+    from vreward.evaluate.catalogue import CATALOGUE_METRICS
+
+    metrics = CATALOGUE_METRICS.get(config.task)
+    return metrics() if metrics is not None else None
 
 
 def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vreward.Reward]:

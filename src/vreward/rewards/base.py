@@ -11,8 +11,9 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 import numpy as np
 
 from vreward.parsing import ParsedBatch, ParsedCompletion, completion_texts, parse_texts
-from vreward.reasons import PARSE_REASON_CODES, REASON_CODE, REASON_NAMES, ZeroReason
+from vreward.reasons import PARSE_REASON_CODES, PARSE_REASONS, REASON_CODE, REASON_NAMES, ParseReason, ZeroReason
 from vreward.rewards.settings import RewardSettings
+from vreward.sources import log_by_source, source_names
 
 _PARSE_REASON_CODES = np.array(PARSE_REASON_CODES, np.int8)
 _BAD_GROUND_TRUTH = REASON_CODE[ZeroReason.BAD_GROUND_TRUTH.value]
@@ -113,6 +114,9 @@ class Reward:
             log_metric(f"{self.__name__}/zero_reasons_frac", float((result.codes != 0).mean()))
             for key, value in self.signals(result).items():
                 log_metric(f"{self.__name__}/{key}", value)
+            sources = source_names(kwargs, self.settings.source_column, len(result.codes))
+            if sources is not None:
+                log_by_source(log_metric, self.__name__, result.scores, result.codes, sources)
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
             log_extra(f"{self.__name__}_reason", [r or "" for r in result.reasons])
@@ -174,3 +178,15 @@ class Reward:
 def parse_reason_codes(parsed: ParsedBatch) -> np.ndarray:
     """Per row: the reason code of a parse failure, 0 where the row is usable."""
     return _PARSE_REASON_CODES[parsed.status]
+
+
+_NO_TEXT_STATUSES = np.array([PARSE_REASONS.index(r) for r in (ParseReason.NOT_TEXT, ParseReason.NO_ANSWER_TAG,
+                                                               ParseReason.EMPTY_ANSWER)], np.int8)
+
+
+def answer_reason_codes(parsed: ParsedBatch) -> np.ndarray:
+    """Per row: the reason code of a row with no answer text (not text, no answer tag, empty answer), else 0 (for
+    rewards that read the answer's text, not its boxes)."""
+    codes = parse_reason_codes(parsed)
+    codes[~np.isin(parsed.status, _NO_TEXT_STATUSES)] = 0
+    return codes

@@ -78,7 +78,7 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSetti
     boxes, offsets = parsed.boxes, parsed.offsets
     keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
-    labels = _label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
+    labels = label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
     no_labels = np.zeros(0, np.int64)
     result = match_arrays(boxes, scores, offsets, np.ascontiguousarray(gt_boxes), gt.offsets, settings.threshold,
                           settings.matching, no_labels if labels is None else labels[0],
@@ -95,7 +95,7 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSetti
 _UNLABELLED = -2
 
 
-def _label_ids(parsed: ParsedBatch, gt: GroundTruth, require_labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def label_ids(parsed: ParsedBatch, gt: GroundTruth, require_labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Integer label ids (P,) and (G,) for label-aware matching, or None when labels cannot matter: the ground
     truth carries none, or the predictions carry none and ``require_labels`` is off."""
     if not gt.has_labels or not (parsed.has_labels or require_labels):

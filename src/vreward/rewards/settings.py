@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, check_frame, family_spec, same_frame
 from vreward.frames.families import family_frame
+from vreward.schedules import LinearSchedule, PiecewiseSchedule, Scheduled
 
 # A coordinate frame's name (a key of vreward.frames.FRAMES), validated.
 Frame = Annotated[str, AfterValidator(check_frame)]
@@ -26,6 +27,9 @@ class RewardSettings(BaseModel):
     strict: bool = Field(
         False, description="a ground-truth row that cannot be read raises SolutionError; by default it scores 0 "
         "with reason bad_ground_truth and a warning, so that one bad label does not end a training run")
+    source_column: str | None = Field(
+        "data_source", description="dataset column naming each row's data source: with TRL's log_metric, the "
+        "reward's mean and zero reasons are also logged per source (<name>/<source>/mean); None turns it off")
 
     @classmethod
     def from_options(cls: type[S], settings: S | None = None, **options: Any) -> S:
@@ -128,3 +132,87 @@ def check_class_names(classes: tuple[str, ...] | None) -> None:
 
 class FormatSettings(RewardSettings):
     """Options of :func:`make_format_reward` (only the name)."""
+
+
+class ClickSettings(FrameSettings):
+    """Options of :func:`make_click_reward` (and the Gaussian point reward): which answer item is the click."""
+
+    box_answers: Literal["centre", "ignore"] = Field(
+        "centre", description="an answer holding a box but no point clicks the box's centre ('centre'), or "
+        "clicks nothing ('ignore')")
+
+
+class GaussianPointSettings(ClickSettings):
+    """Options of :func:`make_gaussian_point_reward` (GUI-G2's point reward)."""
+
+    alpha: float = Field(0.5, gt=0.0, le=4.0, description="sigma = alpha * (target width, target height)")
+
+
+class CountSettings(RewardSettings):
+    """Options of :func:`make_count_reward`."""
+
+    mode: Literal["exact", "relative"] = Field(
+        "exact", description="1 for the true count ('exact'), or min(n, truth) / max(n, truth) ('relative')")
+    count_from: Literal["number", "boxes"] = Field(
+        "number", description="the count is the number the answer states, or the number of boxes it gives")
+
+
+class OCRSettings(RewardSettings):
+    """Options of :func:`make_ocr_reward`."""
+
+    unit: Literal["char", "word"] = Field("char", description="edit distance over characters (CER) or words (WER)")
+    normalize: bool = Field(True, description="compare lowercase text with runs of whitespace as one space, "
+                            "surrounding whitespace and quotes removed")
+
+
+class TemporalSettings(RewardSettings):
+    """Options of :func:`make_temporal_iou_reward`."""
+
+    penalize_distance: bool = Field(
+        False, description="Time-R1's reward: tIoU * (1 - |s - s*| / D) * (1 - |e - e*| / D), D the video's "
+        "duration (from `duration_column`); one interval per side")
+    duration_column: str = Field("duration", min_length=1, description="column of each video's duration (seconds)")
+
+
+class MaskSettings(FrameSettings):
+    """Options of :func:`make_mask_iou_reward`."""
+
+    answer: Literal["mask", "point"] = Field(
+        "mask", description="'mask': the IoU of the answer's polygon (or box) with the true mask; 'point': 1 when "
+        "the answer's first point lies inside the true mask (point-in-mask)")
+
+
+class RotatedSettings(RewardSettings):
+    """Options of :func:`make_rotated_iou_reward`."""
+
+    angle_unit: Literal["degrees", "radians"] = Field("degrees", description="unit of the angle of "
+                                                      "[cx, cy, w, h, angle] boxes")
+
+
+DETECTION_SCHEMES = ("f1", "perception_r1", "v_triune", "vision_r1", "odlength")
+
+
+class DetectionSchemeSettings(FrameSettings):
+    """Options of :func:`make_detection_reward` and :func:`make_detection_f1_reward`: a published multi-object
+    scheme, its IoU threshold (a number or a schedule of training progress, :mod:`vreward.schedules`)."""
+
+    scheme: Literal[DETECTION_SCHEMES] = Field(  # type: ignore[valid-type]
+        "f1", description="f1 (vreward's recommended), perception_r1, v_triune, vision_r1 or odlength")
+    threshold: Scheduled | None = Field(
+        None, description="IoU a match needs (strictly above); None: the scheme's published value (f1 and "
+        "perception_r1 0.5, v_triune the v_triune_iou schedule, vision_r1 the vision_r1_iou schedule; odlength "
+        "averages COCO's 0.5:0.95 and takes none)")
+    match_labels: bool = Field(True, description="when both boxes carry labels, they must agree to match")
+    require_labels: bool = Field(
+        True, description="when the ground truth carries labels, a predicted box without one matches none of them")
+
+    @model_validator(mode="after")
+    def _threshold_range(self) -> DetectionSchemeSettings:
+        t = self.threshold
+        values = t.values if isinstance(t, PiecewiseSchedule) else (t.start, t.end) if isinstance(
+            t, LinearSchedule) else () if t is None else (t,)
+        if not all(0.0 <= v < 1.0 for v in values):
+            raise ValueError(f"IoU thresholds must lie in [0, 1), got {list(values)}")
+        if self.scheme == "odlength" and t is not None:
+            raise ValueError("odlength averages COCO's IoU thresholds 0.5:0.95 and takes no threshold")
+        return self
