@@ -79,6 +79,7 @@ def real_processor(monkeypatch):
 
 
 @pytest.mark.parametrize("family", ("qwen2vl", "qwen25vl", *NEW_FAMILIES))
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # transformers' Glm4vProcessor
 def test_placeholders_expand_exactly_as_the_real_processor(family, real_processor):
     ours = _tiny_processor(family)
     real = real_processor(ours, family)
