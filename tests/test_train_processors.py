@@ -24,7 +24,13 @@ from PIL import Image  # noqa: E402
 
 import vreward  # noqa: E402
 from vreward.frames import smart_resize  # noqa: E402
-from vreward_train.families import NOT_TRAINED, TRAIN_FAMILIES, TRAINABLE_FAMILIES, trainable_family  # noqa: E402
+from vreward_train.families import (  # noqa: E402
+    NOT_TRAINED,
+    TRAIN_FAMILIES,
+    TRAINABLE_FAMILIES,
+    model_class_name,
+    trainable_family,
+)
 from vreward_train.models import (  # noqa: E402
     ImageOnlyGlm4vProcessor,
     ImageOnlyInternVLProcessor,
@@ -219,6 +225,9 @@ def test_processor_classes_follow_the_family_table():
     for name in NOT_TRAINED:
         with pytest.raises(ValueError, match=re.escape(f"cannot train it yet ({NOT_TRAINED[name]})")):
             trainable_family(name)
+    with pytest.raises(ValueError, match="loads model_type 'internvl_chat' .* transformers-format ones"):
+        model_class_name("internvl", "internvl_chat")
+    assert model_class_name("glm4v", "glm4v_moe") == "Glm4vMoeForConditionalGeneration"
     with pytest.raises(ValueError, match="fixed size .* no min_pixels / max_pixels"):
         set_pixel_bounds(build_family_processor("internvl").image_processor, max_pixels=10_000)
 

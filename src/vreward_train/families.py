@@ -117,5 +117,6 @@ def model_class_name(family: str, model_type: str | None = None) -> str:
     try:
         return row.model_classes[model_type]
     except KeyError:
-        raise ValueError(f"family {family!r} has no model class for model_type {model_type!r}; it has "
-                         f"{dict(row.model_classes)}") from None
+        raise ValueError(f"no transformers class of family {family!r} loads model_type {model_type!r} (a "
+                         f"remote-code checkpoint, e.g. InternVL's internvl_chat?); vreward-train loads the "
+                         f"transformers-format ones: {dict(row.model_classes)}") from None
