@@ -421,14 +421,18 @@ def test_server_takes_a_family():
         create_app(family="nope")
 
 
-def test_training_config_reads_the_core_table_and_trains_two_families():
+def test_training_config_reads_the_core_table_and_trains_its_families():
     pytest.importorskip("transformers")
     from vreward_train.config import ModelSection
 
     assert ModelSection(path="x", family="qwen2_vl").family == "qwen2vl"
     assert ModelSection(path="x", family="Qwen/Qwen2.5-VL-3B-Instruct").family == "qwen25vl"
-    with pytest.raises(ValidationError, match=r"'qwen3vl' \(Qwen3-VL\) is known to vreward .* cannot train it yet"):
-        ModelSection(path="x", family="qwen3vl")
+    assert ModelSection(path="x", family="Qwen/Qwen3-VL-8B-Instruct").family == "qwen3vl"
+    assert ModelSection(path="x", family="qwen3_5").family == "qwen35"
+    assert ModelSection(path="x", family="OpenGVLab/InternVL3-2B-hf").family == "internvl"
+    assert ModelSection(path="x", family="zai-org/GLM-4.5V").family == "glm4v"
+    with pytest.raises(ValidationError, match=r"'florence2' \(Florence-2\) is known to vreward .* cannot train it"):
+        ModelSection(path="x", family="florence2")
     with pytest.raises(ValidationError, match="unknown model family"):
         ModelSection(path="x", family="llama")
 

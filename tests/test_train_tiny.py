@@ -101,7 +101,10 @@ def test_model_family_and_coordinate_frame(tiny, tmp_path):
     with pytest.raises(ValueError, match="model_type 'llama', which is no known family's"):
         model_family({"model_type": "llama"})
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
-    with pytest.raises(ValueError, match=r"'qwen3vl' \(Qwen3-VL\) is known .* cannot train it yet.* \(from .*\)"):
+    assert model_family(tmp_path) == "qwen3vl"
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "paligemma"}))
+    with pytest.raises(ValueError, match=r"'paligemma' \(PaliGemma 1 / 2\) is known .* cannot train it yet "
+                       r"\(prompted with task prefixes.*\).* \(from .*\)"):
         model_family(tmp_path)
     assert model_family({"model_type": "qwen2_5_vl", "_name_or_path": "Qwen/Qwen2.5-VL-3B-Instruct"}) == "qwen25vl"
     (tmp_path / "empty").mkdir()

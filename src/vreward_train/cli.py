@@ -1,8 +1,9 @@
-"""``vreward-train``: GRPO training of Qwen2-VL / Qwen2.5-VL with vreward's rewards, generation, and a CPU demo.
+"""``vreward-train``: GRPO training of Qwen2-VL / 2.5-VL / 3-VL, Qwen3.5, InternVL and GLM-4V with vreward's
+rewards, generation, and a CPU demo.
 
     vreward-train train CONFIG [--set key=value ...] [--model PATH] [--data PATH] [--output-dir DIR] ...
     vreward-train generate MODEL DATA --split test --output out.jsonl
-    vreward-train tiny-model DIR --family qwen2vl|qwen25vl
+    vreward-train tiny-model DIR --family qwen2vl|qwen25vl|qwen3vl|qwen35|internvl|glm4v
     vreward-train demo [DIR]
     vreward-train configs [NAME] [--path]
 
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--save-images", action="store_true", help="save images that are not files, for the report")
     g.add_argument("--seed", type=int, default=0)
 
-    m = sub.add_parser("tiny-model", help="write a tiny random Qwen2-VL / Qwen2.5-VL checkpoint (tests, dry runs)")
+    m = sub.add_parser("tiny-model", help="write a tiny random checkpoint of a trained family (tests, dry runs)")
     m.add_argument("dir", type=Path)
     m.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
     m.add_argument("--seed", type=int, default=0)
@@ -227,7 +228,7 @@ def run_demo(work: Path, family: str = "qwen2vl", steps: int = 8, overrides: lis
     stage("generate", t)
 
     t = time.perf_counter()
-    score_config = ScoreConfig(input=completions, task="detection", coords=info["coords"],
+    score_config = ScoreConfig(input=completions, task="detection", family=info["family"], coords=info["coords"],
                                solution_coords=info["solution_coords"], min_pixels=info["min_pixels"],
                                max_pixels=info["max_pixels"], coco_gt=data_dir / "instances_test.json",
                                output=work / "scores.jsonl", summary=work / "summary.json",

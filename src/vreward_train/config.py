@@ -46,8 +46,8 @@ class ModelSection(_Section):
     """The policy model and its image processor."""
 
     path: str = Field(description="local checkpoint directory or Hub model id")
-    family: str = Field("auto", description="a model family vreward-train trains: qwen2vl (0-1000 boxes) or "
-                        "qwen25vl (resized-pixel boxes), by name, model_type or Hub id; auto reads the model's config")
+    family: str = Field("auto", description="a model family vreward-train trains (qwen2vl, qwen25vl, qwen3vl, "
+                        "qwen35, internvl, glm4v), by name, model_type or Hub id; auto reads the model's config")
     min_pixels: int | None = Field(None, gt=0, description="processor min_pixels, also the rewards' (None: the "
                                    "checkpoint's)")
     max_pixels: int | None = Field(None, gt=0, description="processor max_pixels, also the rewards' (None: the "

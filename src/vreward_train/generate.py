@@ -5,6 +5,7 @@ Use::
     from vreward_train.generate import generate
     info = generate("runs/det", "data/shapes", split="test", output_jsonl="runs/det/test.jsonl")
     info["coords"], info["solution_coords"]    # the frames to score in: ('qwen2vl', 'qwen2vl')
+    info["family"]                             # the family the completions are written by (vreward score --family)
 
 Each line holds ``completion`` (the generated text), ``solution``, ``problem``, ``prompt`` (the question asked),
 ``width`` / ``height`` (of the original image), ``image_path`` when the image is a file on disk (or was saved
@@ -180,7 +181,9 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     finally:
         bar.close()
     coords = coordinate_frame(family)
-    frames = "" if task == "classification" else f" --coords {coords} --solution-coords {solution_coords}"
+    # --family: the rewards read the family's answer syntax (InternVL's <box>, GLM's box tokens) and frame
+    frames = ("" if task == "classification"
+              else f" --family {family} --coords {coords} --solution-coords {solution_coords}")
     if coords == "qwen25vl" or solution_coords == "qwen25vl":
         frames += f" --min-pixels {lo} --max-pixels {hi}"
     return {"output": str(out), "records": n, "task": task, "family": family, "coords": coords,

@@ -147,8 +147,10 @@ def build_tiny_model(out_dir: str | os.PathLike, family: Literal["qwen2vl", "qwe
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
-    if family not in ("qwen2vl", "qwen25vl"):
-        raise ValueError(f"unknown family {family!r}; choose 'qwen2vl' or 'qwen25vl'")
+    if family not in ("qwen2vl", "qwen25vl"):  # the other families' builders: vreward_train.tiny_families
+        from vreward_train.tiny_families import build_family_model
+
+        return build_family_model(out_dir, family, seed=seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     processor = build_tiny_processor()

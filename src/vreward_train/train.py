@@ -1,4 +1,5 @@
-"""GRPO training of Qwen2-VL / Qwen2.5-VL with vreward's rewards, on TRL's own ``GRPOTrainer``.
+"""GRPO training of the families vreward-train trains (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, InternVL, GLM-4V;
+:mod:`vreward_train.families`) with vreward's rewards, on TRL's own ``GRPOTrainer``.
 
 Use::
 
@@ -213,9 +214,12 @@ def load_policy(config: TrainConfig, bf16: bool, path: str | None = None):
         path = str(Path(path).resolve())
     model = load_model(path, dtype=dtype, attn_implementation=config.model.attn_implementation)
     if config.model.freeze_vision:
-        visual = getattr(model, "visual", None) or getattr(getattr(model, "model", None), "visual", None)
+        from vreward_train.families import train_family
+
+        name = train_family(resolve_family(config)).vision_attribute
+        visual = getattr(model, name, None) or getattr(getattr(model, "model", None), name, None)
         if visual is None:
-            raise ConfigError("model.freeze_vision: the model has no vision tower named `visual`")
+            raise ConfigError(f"model.freeze_vision: the model has no vision tower named `{name}`")
         for p in visual.parameters():
             p.requires_grad_(False)
     return model
@@ -303,21 +307,40 @@ def answer_text(solution: str, task: str) -> str:
     return f"<think>{WARMUP_THOUGHT[task]}</think> {body}"
 
 
+def warmup_target(row: dict[str, Any], task: str, family: str | None = None, solution_coords: str = VISUAL_RFT_FRAME,
+                  min_pixels: int | None = None, max_pixels: int | None = None) -> str:
+    """The warm-up target of a row: :func:`answer_text` of its solution, or for a family answering in its own
+    syntax (``vreward_train.prompts.native_answers``) the row's boxes written that way
+    (``vreward_train.prompts.native_answer``, from the solution's frame ``solution_coords``), in the same tags."""
+    from vreward_train.prompts import native_answer, native_answers
+
+    if family is None or task == "classification" or not native_answers(family):
+        return answer_text(row["solution"], task)
+    bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
+    body = native_answer(task, row, family, solution_coords, **bounds)
+    return f"<think>{WARMUP_THOUGHT[task]}</think> <answer>{body}</answer>"
+
+
 def supervised_warmup(model, processor, ds: datasets.Dataset, task: str, steps: int, learning_rate: float,
-                      batch_size: int, seed: int = 0) -> list[float]:
-    """``steps`` AdamW steps of teacher forcing on (prompt, :func:`answer_text`) pairs; returns the losses.
+                      batch_size: int, seed: int = 0, family: str | None = None,
+                      solution_coords: str = VISUAL_RFT_FRAME) -> list[float]:
+    """``steps`` AdamW steps of teacher forcing on (prompt, :func:`warmup_target`) pairs; returns the losses.
 
     The loss covers the answer tokens only. Meant for tiny random models, whose GRPO rewards would otherwise be
-    all zero (no reward differences, no policy gradient).
+    all zero (no reward differences, no policy gradient). ``family`` / ``solution_coords``: the model's family
+    and the data's frame, for families whose targets are written in their own syntax.
     """
     import random
 
     import torch
 
+    from vreward_train.models import pixel_bounds
+
     if steps <= 0:
         return []
     tokenizer = processor.tokenizer
     end = tokenizer.eos_token or ""
+    bounds = dict(zip(("min_pixels", "max_pixels"), pixel_bounds(processor)))
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate)
@@ -335,7 +358,7 @@ def supervised_warmup(model, processor, ds: datasets.Dataset, task: str, steps: 
         del order[:batch_size]
         prompts = [processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
                    for r in rows]
-        answers = [answer_text(r["solution"], task) + end for r in rows]
+        answers = [warmup_target(r, task, family, solution_coords, **bounds) + end for r in rows]
         images = [[r["image"].convert("RGB")] for r in rows]
         # Right padding for teacher forcing; prompt lengths come from the prompts alone.
         old_side = tokenizer.padding_side
@@ -379,7 +402,8 @@ def build_trainer(config: TrainConfig, callbacks: Sequence[Any] = (), compact_lo
 
     family = resolve_family(config)
     processor = load_processor(config.model.path, min_pixels=config.model.min_pixels,
-                               max_pixels=config.model.max_pixels)
+                               max_pixels=config.model.max_pixels, family=family)
+    warn_if_template_opens_thinking(processor, **config.grpo.extra.get("chat_template_kwargs", {}))
     min_pixels, max_pixels = pixel_bounds(processor)
     ds = load_rows(config, family, min_pixels, max_pixels)
     ds = add_prompts(ds, config.task, family, config.data.prompt, min_pixels, max_pixels)
@@ -397,6 +421,29 @@ def build_trainer(config: TrainConfig, callbacks: Sequence[Any] = (), compact_lo
     return trainer
 
 
+def warn_if_template_opens_thinking(processor, **template_kwargs: Any) -> bool:
+    """Warn (and return True) when the chat template's generation prompt, rendered with ``template_kwargs`` (TRL's
+    ``chat_template_kwargs``), ends inside an open ``<think>`` block (Qwen3-VL *-Thinking* checkpoints, Qwen3.5
+    with thinking on): the completions then lack the opening tag that Visual-RFT's format reward, and the prompts,
+    ask the model to write."""
+    from jinja2 import TemplateError
+
+    from vreward_train.prompts import conversation
+
+    try:
+        text = processor.apply_chat_template(conversation("?", with_image=False), add_generation_prompt=True,
+                                             tokenize=False, **template_kwargs)
+    except (TemplateError, ValueError, TypeError, KeyError):  # a template that renders no text-only turn
+        return False
+    if text.rstrip().endswith("<think>"):
+        warnings.warn("the chat template opens a <think> block in the generation prompt, so completions start "
+                      "inside it and lack the <think> that the format reward requires; use an Instruct "
+                      "checkpoint, or a template argument that closes it (grpo.extra.chat_template_kwargs)",
+                      stacklevel=2)
+        return True
+    return False
+
+
 def warmed_up(config: TrainConfig, processor, ds: datasets.Dataset, args) -> str:
     """The model path GRPO starts from: ``model.path``, or with ``warmup.steps`` the warmed-up copy saved in
     ``output_dir/warmup`` (made once; a resumed run reuses it). Starting from the saved copy makes it TRL's
@@ -410,8 +457,10 @@ def warmed_up(config: TrainConfig, processor, ds: datasets.Dataset, args) -> str
         if args.process_index == 0:
             model = load_policy(config, args.bf16)
             w = config.warmup
+            family = resolve_family(config)
             losses = supervised_warmup(model, processor, ds, config.task, w.steps, w.learning_rate, w.batch_size,
-                                       seed=config.grpo.seed)
+                                       seed=config.grpo.seed, family=family,
+                                       solution_coords=solution_frame(config, family))
             logger.info("supervised warm-up: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
             model.save_pretrained(target)
             processor.save_pretrained(target)
