@@ -1,4 +1,5 @@
-"""Validation of the arrays the public geometry and matching functions take (one rule for every caller)."""
+"""Validation of the arrays the public geometry and matching functions take (one rule for every caller), and
+the form the kernels take them in."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def as_boxes(x: ArrayLike, fn: str, name: str) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ValueError(f"{fn}: `{name}` must be a real numeric array, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` itself when it is read-only, else a read-only view of it: the kernels take their inputs read-only
+    (to numba a writeable array is another type, compiled again)."""
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a

@@ -71,19 +71,18 @@ def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: Dete
 
 
 def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSettings) -> DetectionMatch:
-    from vreward.matching import dedup_arrays, match_arrays
+    from vreward.matching import match_arrays
 
     gt_boxes, frame_messages = framed_truth(parsed, gt, sizes, settings)
-    boxes, offsets = parsed.boxes, parsed.offsets
-    keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
     labels = _label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
     no_labels = np.zeros(0, np.int64)
-    result = match_arrays(boxes, scores, offsets, np.ascontiguousarray(gt_boxes), gt.offsets, settings.threshold,
-                          settings.matching, no_labels if labels is None else labels[0],
-                          no_labels if labels is None else labels[1], labels is not None, keep)
+    keep = np.ones(len(parsed.boxes), bool)
+    result, order = match_arrays(parsed.boxes, scores, parsed.offsets, np.ascontiguousarray(gt_boxes), gt.offsets,
+                                 settings.threshold, settings.matching, no_labels if labels is None else labels[0],
+                                 no_labels if labels is None else labels[1], labels is not None, keep,
+                                 settings.drop_duplicates)
     rows = np.repeat(np.arange(len(parsed)), parsed.counts)
-    order = np.lexsort((-scores, rows))
     return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows, order=order,
                           n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt,
                           frame_messages=frame_messages)
@@ -144,7 +143,7 @@ class IoUReward(Reward):
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         # summed in matching order, as the reference does, so that equal inputs give equal bits
-        iou_sum = np.bincount(m.rows[m.order], weights=m.iou[m.order], minlength=len(parsed))
+        iou_sum = np.bincount(m.rows, weights=m.iou[m.order], minlength=len(parsed))  # rows[order] is rows
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
