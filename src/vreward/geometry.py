@@ -16,10 +16,14 @@ numba is imported lazily, on the first call.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from numpy.typing import ArrayLike
 
 from vreward.arrays import as_boxes, read_only
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["box_giou", "box_iou"]
 

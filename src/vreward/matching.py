@@ -13,12 +13,14 @@ imported on the first call, scipy only by optimal matching when a completion nee
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from vreward.arrays import as_boxes, read_only
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "MatchResult",

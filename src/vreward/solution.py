@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from vreward.arrays import largest_coordinates
 from vreward.cache import BoundedCache, ContentKey
 from vreward.parsing import ParsedBatch, parse_texts
 
@@ -142,8 +143,8 @@ def _parse_distinct(texts: list[Any], key: ContentKey) -> GroundTruth:
     parsed = parse_texts([t if isinstance(t, str) else "" for t in distinct], require_answer_tag=False)
     bad = _problems(parsed, distinct)
     counts = parsed.counts[rows]
-    bad_rows = np.fromiter((r in bad for r in rows.tolist()), bool, len(rows)) if bad else np.zeros(len(rows), bool)
-    counts[bad_rows] = 0
+    if bad:
+        counts[np.fromiter((r in bad for r in rows.tolist()), bool, len(rows))] = 0
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     box_source = np.repeat(parsed.offsets[:-1][rows] - offsets[:-1], counts) + np.arange(offsets[-1])
@@ -157,8 +158,9 @@ def _parse_distinct(texts: list[Any], key: ContentKey) -> GroundTruth:
 def _problems(parsed: ParsedBatch, texts: list[Any]) -> dict[int, str]:
     """What is wrong with each invalid distinct solution (by its row in ``parsed``)."""
     b = parsed.boxes
-    bad_box = ~(np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
-    bad_rows = set(np.flatnonzero(~parsed.usable | parsed.dropped_counts.any(axis=1)).tolist())
+    bad_box = ~(np.isfinite(largest_coordinates(b)) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
+    dropped = parsed.dropped_counts.any(axis=1) if parsed.dropped_counts.any() else False
+    bad_rows = set(np.flatnonzero(~parsed.usable | dropped).tolist())
     if bad_box.any():
         bad_rows.update((np.searchsorted(parsed.offsets, np.flatnonzero(bad_box), side="right") - 1).tolist())
     bad_rows.update(i for i, t in enumerate(texts) if isinstance(t, _Unreadable))

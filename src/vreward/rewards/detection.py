@@ -21,6 +21,7 @@ See docs/rewards/confidence.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,18 @@ class DetectionMatch:
     n_gt: np.ndarray  # (B,) ground-truth boxes per completion
     gt: GroundTruth
     frame_messages: tuple[tuple[str, str], ...]  # coordinate-frame mismatches the batch shows
+
+    @cached_property
+    def signals(self) -> dict[str, float]:
+        """Batch shares that show box hacking: completions with boxes that match nothing, box counts (the IoU and
+        confidence rewards of a step log them from one matching)."""
+        n = len(self.n_pred)
+        if not n:
+            return {}
+        unmatched = np.bincount(self.rows[self.keep & (self.gt_index < 0)], minlength=n)
+        return {"unmatched_boxes_share": np.count_nonzero(unmatched) / n,
+                "predicted_boxes_mean": np.count_nonzero(self.keep) / n,  # the mean of n_pred
+                "ground_truth_boxes_mean": len(self.gt.boxes) / n}  # the mean of n_gt
 
 
 # The IoU and confidence rewards of one TRL step (called one after the other) share one matching.
@@ -122,11 +135,9 @@ def empty_cases(parsed: ParsedBatch, n_gt: np.ndarray, scores: np.ndarray, other
     rest): no ground truth and "No Objects" scores ``top``, boxes there 0; "No Objects" against objects 0."""
     codes = parse_reason_codes(parsed)
     no_gt = n_gt == 0
-    empty = parsed.explicit_empty
+    empty = parsed.explicit_empty  # "No Objects" rows, all usable
+    scores[no_gt | empty | ~parsed.usable] = 0.0
     scores[no_gt & empty] = top
-    scores[no_gt & ~empty] = 0.0
-    scores[~parsed.usable] = 0.0
-    scores[~no_gt & empty] = 0.0
     zero = parsed.usable & (scores <= 0.0)
     codes[zero] = np.where(no_gt[zero], _BOXES_ON_EMPTY,
                            np.where(empty[zero], _MISSED_OBJECTS, REASON_CODE[otherwise.value]))
@@ -153,7 +164,7 @@ class IoUReward(Reward):
         return match_details(result.evidence, result.parsed, i)
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
-        return match_signals(result.evidence, result.parsed)
+        return dict(result.evidence.signals)
 
 
 def confidences(parsed: ParsedBatch, settings: DetectionSettings) -> np.ndarray:
@@ -193,28 +204,22 @@ class ConfidenceReward(Reward):
         return match_details(result.evidence, result.parsed, i)
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
-        return {**match_signals(result.evidence, result.parsed), **confidence_signals(result.parsed,
-                                                                                      result.evidence)}
+        return {**result.evidence.signals, **confidence_signals(result.parsed, result.evidence)}
 
 
 def confidence_signals(parsed: ParsedBatch, match: DetectionMatch) -> dict[str, float]:
     """A summary of the stated confidences (a policy gaming a confidence reward pushes them to 0 or 1)."""
     stated = parsed.confidences[match.keep]
     stated = stated[~np.isnan(stated)]
-    if not len(stated):
+    n = len(stated)
+    if not n:
         return {}
-    return {"confidence_mean": float(stated.mean()), "confidence_std": float(stated.std()),
-            "confidence_at_most_0.05": float((stated <= 0.05).mean()),
-            "confidence_at_least_0.95": float((stated >= 0.95).mean())}
-
-
-def match_signals(match: DetectionMatch, parsed: ParsedBatch) -> dict[str, float]:
-    """Batch shares that show box hacking: completions with boxes that match nothing, box counts."""
-    if not len(parsed):
-        return {}
-    unmatched = np.bincount(match.rows[match.keep & (match.gt_index < 0)], minlength=len(parsed)) > 0
-    return {"unmatched_boxes_share": float(unmatched.mean()), "predicted_boxes_mean": float(match.n_pred.mean()),
-            "ground_truth_boxes_mean": float(match.n_gt.mean())}
+    mean = stated.sum() / n
+    deviation = stated - mean
+    # numpy's mean and std, step by step (the same operations, without their dispatch)
+    return {"confidence_mean": float(mean), "confidence_std": float(np.sqrt((deviation * deviation).sum() / n)),
+            "confidence_at_most_0.05": np.count_nonzero(stated <= 0.05) / n,
+            "confidence_at_least_0.95": np.count_nonzero(stated >= 0.95) / n}
 
 
 def match_details(match: DetectionMatch, parsed: ParsedBatch, i: int) -> dict[str, Any]:
