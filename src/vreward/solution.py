@@ -193,24 +193,25 @@ def read_answers(solutions: Sequence[Any] | None, n: int | None = None,
         raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
     if n is not None and len(solutions) != n:
         raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
-    out: list[str | None] = []
-    problems: dict[int, str] = {}
-    for i, s in enumerate(solutions):
-        if not isinstance(s, str):
-            problems[i] = f"expected a class name string, got {type(s).__name__}"
-            out.append(None)
-            continue
-        a = s.find("<answer>")
-        if a >= 0:
-            b = s.find("</answer>", a + 8)
-            s = s[a + 8:] if b < 0 else s[a + 8:b]
-        s = s.strip()
-        if not s:
-            problems[i] = "empty class name"
-        out.append(s or None)
+    if set(map(type, solutions)) <= {str}:  # the usual column: each distinct name read once (GRPO repeats them)
+        names = {s: _class_name(s) for s in set(solutions)}
+        out = list(map(names.__getitem__, solutions))
+    else:
+        out = [_class_name(s) if isinstance(s, str) else None for s in solutions]
+    problems = {i: "empty class name" if isinstance(s, str) else f"expected a class name string, got {type(s).__name__}"
+                for i, (s, name) in enumerate(zip(solutions, out)) if name is None} if None in out else {}
     if strict and problems:
         raise_first(problems)
     return out, problems
+
+
+def _class_name(solution: str) -> str | None:
+    """The answer of a solution string (inside ``<answer>...</answer>`` when present), stripped; None when empty."""
+    a = solution.find("<answer>")
+    if a >= 0:
+        b = solution.find("</answer>", a + 8)
+        solution = solution[a + 8:] if b < 0 else solution[a + 8:b]
+    return solution.strip() or None
 
 
 def solution_answers(solutions: Sequence[Any] | None, n: int | None = None) -> list[str]:

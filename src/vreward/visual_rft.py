@@ -24,7 +24,7 @@ which close the reward hacks these definitions leave open (docs/differences.md, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -33,7 +33,7 @@ from pydantic import Field
 from vreward.parsing import ParsedBatch
 from vreward.reasons import REASON_CODE, STATUS_NOT_TEXT, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch, Scored
-from vreward.rewards.classification import AnswerReward, normalize_class, strip_answer
+from vreward.rewards.classification import AnswerReward, Judge, normalize_class, strip_answer
 from vreward.rewards.detection import (
     ConfidenceReward,
     IoUReward,
@@ -115,6 +115,7 @@ class VisualRFTClassificationSettings(RewardSettings):
 _SEPARATORS = (re.compile(r"\bor\b", re.IGNORECASE), re.compile(r"\band/or\b", re.IGNORECASE),
                re.compile(r"\bvs\.?\b", re.IGNORECASE), re.compile(r"[,;|/\n]"))
 _SEPARATOR_HINT = re.compile(r"[,;|/\n]|\bor\b|\bvs\b", re.IGNORECASE)
+_WORD_CHAR = re.compile(r"\w")
 
 
 def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> bool:
@@ -135,7 +136,7 @@ def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> b
     for sep in _SEPARATORS:
         if sep.search(truth):
             continue
-        parts = [p for p in sep.split(answer) if re.search(r"\w", p)]
+        parts = [p for p in sep.split(answer) if _WORD_CHAR.search(p)]
         if len(parts) >= 2:
             return True
     return False
@@ -149,11 +150,11 @@ class VisualRFTAccuracyReward(AnswerReward):
     settings: VisualRFTClassificationSettings
 
     def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
-               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+               columns: Mapping[str, Any]) -> tuple[Judge, Sequence[Any]]:
         normalized = {t: normalize_class(strip_answer(t)) for t in set(truths) if t is not None}  # GRPO repeats
         exact, classes = self.settings.match == "exact", self.settings.classes
 
-        def judge_row(i: int, answer: str, truth: str) -> str | None:
+        def judge_row(answer: str, truth: str, context: None) -> str | None:
             answer = strip_answer(answer)
             a, t = normalize_class(answer), normalized[truth]
             if not a:
@@ -162,7 +163,7 @@ class VisualRFTAccuracyReward(AnswerReward):
                 return ZeroReason.SEVERAL_CLASSES.value
             return None if ((a == t) if exact else (t in a or a in t)) else ZeroReason.WRONG_CLASS.value
 
-        return judge_row
+        return judge_row, [None] * len(truths)
 
 
 class VisualRFTGroundingSettings(FrameSettings):
