@@ -17,8 +17,8 @@ box rewards and needs no compiler. ``explain`` names the rule a completion broke
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -65,12 +65,13 @@ class FormatReward(Reward):
     default_name = "format_reward"
     settings_class = FormatSettings
     settings: FormatSettings
+    problem: ClassVar[Callable[[str], str | None]] = staticmethod(format_problem)  # the rule (None: well-formed)
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         texts = completion_texts(completions)
         not_text = [i for i, text in enumerate(texts) if text is None] if None in texts else []
-        problems = [None if text is None else format_problem(text) for text in texts] if not_text else \
-            list(map(format_problem, texts))
+        problems = [None if text is None else self.problem(text) for text in texts] if not_text else \
+            list(map(self.problem, texts))
         ok = np.fromiter(map(operator.not_, problems), bool, len(texts))  # a problem is a non-empty string
         ok[not_text] = False
         codes = np.where(ok, 0, _FORMAT).astype(np.int8)
