@@ -34,7 +34,7 @@ _FORMAT = REASON_CODE[ZeroReason.FORMAT.value]
 
 def format_problem(text: str) -> str | None:
     """Which rule of the default format ``text`` breaks (None: well-formed)."""
-    body = text.strip()
+    body = text.strip() if text[:1].isspace() or text[-1:].isspace() else text
     if not (body.startswith(THINK_OPEN) and body.endswith(ANSWER_CLOSE)):
         return "not <think>…</think><answer>…</answer>"
     think_end = body.find(THINK_CLOSE)
@@ -45,18 +45,19 @@ def format_problem(text: str) -> str | None:
     if not tags_once and (body.count(THINK_OPEN) != 1 or body.count(THINK_CLOSE) != 1
                           or body.count(ANSWER_OPEN) != 1 or body.count(ANSWER_CLOSE) != 1):
         return "a tag repeated or nested"
-    if answer_start < think_end or not _blank(body[think_end + len(THINK_CLOSE):answer_start]):
+    if answer_start < think_end or not _blank(body, think_end + len(THINK_CLOSE), answer_start):
         return "text between </think> and <answer>"
-    if _blank(body[len(THINK_OPEN):think_end]):
+    if _blank(body, len(THINK_OPEN), think_end):
         return "empty thinking"
-    if _blank(body[answer_start + len(ANSWER_OPEN):-len(ANSWER_CLOSE)]):
+    if _blank(body, answer_start + len(ANSWER_OPEN), len(body) - len(ANSWER_CLOSE)):
         return "empty answer"
     return None
 
 
-def _blank(text: str) -> bool:
-    """Empty or only whitespace (``not text.strip()``, without the copy)."""
-    return not text or text.isspace()
+def _blank(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is empty or only whitespace (``not text[start:end].strip()``; no copy when it starts
+    with something else)."""
+    return start >= end or (text[start].isspace() and text[start:end].isspace())
 
 
 class FormatReward(Reward):
