@@ -34,9 +34,11 @@ _FORMAT = REASON_CODE[ZeroReason.FORMAT.value]
 
 def format_problem(text: str) -> str | None:
     """Which rule of the default format ``text`` breaks (None: well-formed)."""
-    body = text.strip() if text[:1].isspace() or text[-1:].isspace() else text
+    body = text  # a text starting with <think> and ending with </answer> has no surrounding whitespace to strip
     if not (body.startswith(THINK_OPEN) and body.endswith(ANSWER_CLOSE)):
-        return "not <think>…</think><answer>…</answer>"
+        body = text.strip()
+        if not (body.startswith(THINK_OPEN) and body.endswith(ANSWER_CLOSE)):
+            return "not <think>…</think><answer>…</answer>"
     think_end = body.find(THINK_CLOSE)
     answer_start = body.find(ANSWER_OPEN)
     # Each tag once. When the text holds four "<" and all four tags are there, those are the tags' (one count of
@@ -45,19 +47,17 @@ def format_problem(text: str) -> str | None:
     if not tags_once and (body.count(THINK_OPEN) != 1 or body.count(THINK_CLOSE) != 1
                           or body.count(ANSWER_OPEN) != 1 or body.count(ANSWER_CLOSE) != 1):
         return "a tag repeated or nested"
-    if answer_start < think_end or not _blank(body, think_end + len(THINK_CLOSE), answer_start):
+    between = think_end + len(THINK_CLOSE)
+    if answer_start < think_end or (answer_start > between and not body[between:answer_start].isspace()):
         return "text between </think> and <answer>"
-    if _blank(body, len(THINK_OPEN), think_end):
+    # A block is blank when it is empty or all whitespace; one that starts with text is settled by its first
+    # character, without copying it.
+    think, answer, end = len(THINK_OPEN), answer_start + len(ANSWER_OPEN), len(body) - len(ANSWER_CLOSE)
+    if think >= think_end or (body[think].isspace() and body[think:think_end].isspace()):
         return "empty thinking"
-    if _blank(body, answer_start + len(ANSWER_OPEN), len(body) - len(ANSWER_CLOSE)):
+    if answer >= end or (body[answer].isspace() and body[answer:end].isspace()):
         return "empty answer"
     return None
-
-
-def _blank(text: str, start: int, end: int) -> bool:
-    """``text[start:end]`` is empty or only whitespace (``not text[start:end].strip()``; no copy when it starts
-    with something else)."""
-    return start >= end or (text[start].isspace() and text[start:end].isspace())
 
 
 class FormatReward(Reward):
