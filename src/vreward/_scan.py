@@ -1223,6 +1223,10 @@ class ScanBoxes(NamedTuple):
                    np.empty(capacity, np.int64), np.empty(capacity, np.int64),
                    np.empty((capacity, BOX_LEN + 1, 2), np.int64), np.empty(capacity, np.bool_))
 
+    @property
+    def capacity(self) -> int:
+        return self.boxes.shape[0]
+
     def grown(self, capacity: int, keep: int) -> ScanBoxes:
         """Arrays of a larger ``capacity`` holding the first ``keep`` boxes."""
         grown = ScanBoxes.allocate(capacity)
@@ -1467,6 +1471,10 @@ class ScanPoints(NamedTuple):
     def allocate(cls, n: int, capacity: int) -> ScanPoints:
         return cls(np.zeros(n + 1, np.int64), np.empty((capacity, POINT_LEN), np.float64),
                    np.empty((capacity, POINT_LEN, 2), np.int64), np.empty(capacity, np.bool_))
+
+    @property
+    def capacity(self) -> int:
+        return self.points.shape[0]
 
     def grown(self, capacity: int, keep: int) -> ScanPoints:
         """Point arrays of a larger ``capacity`` holding the first ``keep`` points (the same offsets)."""

@@ -19,10 +19,10 @@ import itertools
 import operator
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -311,22 +311,13 @@ class ParsedPoints:
 
 
 def _scan_points(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> ParsedPoints:
-    """Run the point scanner over the answer spans, growing its arrays as the box scan does."""
+    """Run the point scanner over the answer spans (its arrays grown as the rows need)."""
     from vreward._scan import ScanPoints, scan_points_into
 
     arr = np.frombuffer(buf, np.uint8)
     n = len(starts)
-    found = ScanPoints.allocate(n, max(16, 2 * n))
-    row = 0
-    while True:
-        done = scan_points_into(arr, starts, ends, row, *found)
-        if done == n:
-            break
-        if not row <= done < n:
-            raise RuntimeError(f"the point scanner refused its arrays (returned {done})")
-        nq, need = int(found.offsets[done]), int(found.offsets[done + 1])
-        found = found.grown(max(2 * len(found.points), need + 16), nq)
-        row = done
+    found = resumed_scan(lambda row, out: scan_points_into(arr, starts, ends, row, *out),
+                         ScanPoints.allocate(n, max(16, 2 * n)), lambda out: out.offsets, "point scanner")
     total = int(found.offsets[n])
     points, spans, slow = found.points[:total], found.spans[:total], found.slow[:total]
     for q in np.flatnonzero(slow).tolist():  # numbers the scanner could not convert exactly
@@ -413,19 +404,40 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
     from vreward._scan import ScanBoxes, ScanRows, scan_into
     n = len(starts)
     rows = ScanRows.allocate(n)
-    found = ScanBoxes.allocate(max(16, 4 * n) if cap is None else max(1, cap))
-    scratch = _scratch()
-    row = 0
-    while True:
-        done = scan_into(arr, starts, ends, bool(require_answer_tag), row, tuple(rows), tuple(found), tuple(scratch))
-        if done == n:
-            break
-        if not row <= done < n:
-            raise RuntimeError(f"the completion scanner refused its arrays (returned {done})")
-        nb, need = int(rows.offsets[done]), int(rows.offsets[done + 1])
-        found = found.grown(max(2 * len(found.boxes), need + 16), nb)
-        row = done
+    scratch = tuple(_scratch())
+    tag = bool(require_answer_tag)
+    found = resumed_scan(lambda row, out: scan_into(arr, starts, ends, tag, row, tuple(rows), tuple(out), scratch),
+                         ScanBoxes.allocate(max(16, 4 * n) if cap is None else max(1, cap)),
+                         lambda out: rows.offsets, "completion scanner")
     return rows, found.head(int(rows.offsets[n]))
+
+
+G = TypeVar("G", bound="Growable")
+
+
+class Growable(Protocol):
+    """Output arrays of a scan that stops at the first row whose items do not fit (``_scan``'s point, box and
+    value arrays)."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def grown(self: G, capacity: int, keep: int) -> G: ...
+
+
+def resumed_scan(scan: Callable[[int, G], int], out: G, offsets: Callable[[G], np.ndarray], what: str) -> G:
+    """Run ``scan(row0, out)`` over every row of a batch: when it stops at a row whose items do not fit (it returns
+    that row, with ``offsets(out)`` holding the items before it and the capacity it needs after it), grow ``out``
+    keeping the items before that row and resume there. ``scan`` returns the number of rows when done."""
+    row = 0
+    n = len(offsets(out)) - 1
+    while (done := scan(row, out)) != n:
+        if not row <= done < n:
+            raise RuntimeError(f"the {what} refused its arrays (returned {done})")
+        at = offsets(out)
+        out = out.grown(max(2 * out.capacity, int(at[done + 1]) + 16), int(at[done]))
+        row = done
+    return out
 
 
 def parse_key(texts: Sequence[str | None], require_answer_tag: bool, syntax: str | None = None) -> ContentKey:
