@@ -57,7 +57,7 @@ def answer_polygons(text: str) -> list[list[float]]:
 
 def read_masks(columns: Mapping[str, Any], n: int, strict: bool) -> tuple[list[dict | None], dict[int, str]]:
     """Each row's true mask as a compressed RLE (None where it cannot be read) and the problem of each such row."""
-    from vreward.evaluate.grounding import to_rle
+    from vreward.masks import to_rle
     from vreward.frames import image_sizes
 
     solutions = columns.get("solution")
