@@ -179,6 +179,84 @@ def answer_text(text: str | None, *, require_answer_tag: bool = True) -> str | N
     return text[base:]
 
 
+@dataclass(frozen=True)
+class TextSpans:
+    """Texts of a batch as spans of one UTF-8 buffer: text ``i`` is ``buf[starts[i]:ends[i]]`` (``starts[i] < 0``:
+    no text), for the scanner's readers (:mod:`vreward.rewards.reading`)."""
+
+    buf: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, texts: Sequence[str | None]) -> TextSpans:
+        texts = list(texts)
+        buf, starts, ends = _encode(texts)
+        if None in texts:
+            starts[np.fromiter((t is None for t in texts), bool, len(texts))] = -1
+        return cls(buf, starts, ends)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def text(self, i: int) -> str | None:
+        s = int(self.starts[i])
+        return None if s < 0 else self.buf[s:int(self.ends[i])].decode("utf-8", "replace")
+
+    def texts(self) -> list[str | None]:
+        """Every text, decoded (an ASCII buffer once, then sliced)."""
+        if not self.buf.isascii():
+            return [self.text(i) for i in range(len(self))]
+        whole = self.buf.decode("ascii")
+        starts = self.starts.tolist()
+        out: list[str | None] = list(map(whole.__getitem__, map(slice, starts, self.ends.tolist())))
+        if min(starts, default=0) < 0:
+            out = [None if s < 0 else t for s, t in zip(starts, out)]
+        return out
+
+
+@dataclass(frozen=True)
+class AnswerBatch:
+    """The answers of a batch's completions by the scanner's rule (the answer block of :func:`parse_texts`), found
+    without reading boxes: for rewards that read an answer's text. ``completions`` are the texts as given (``family``
+    the model family they are read in), ``answers`` the answers' spans; ``status`` is the parse status of a row
+    without answer text (``not_text``, ``no_answer_tag``, ``empty_answer``), ``ok`` for every other row, as
+    :func:`parse_texts` gives it."""
+
+    completions: list[str | None]
+    answers: TextSpans
+    status: np.ndarray
+    family: Any = None
+
+    def __len__(self) -> int:
+        return len(self.completions)
+
+    def answer(self, i: int) -> str | None:
+        return self.answers.text(i)
+
+
+def answer_batch(texts: Sequence[str | None], *, require_answer_tag: bool = True, family: Any = None) -> AnswerBatch:
+    """The answer of every text (None: not text) by the scanner's rule, in one pass that reads no boxes; ``family``
+    as in :func:`parse_texts` (its translator rewrites native boxes first)."""
+    from vreward._scan import scan_answers_into
+
+    texts = list(texts)
+    n = len(texts)
+    syntax = translator(family)
+    buf, starts, ends = _encode(texts if syntax is None else [None if t is None else syntax.translate(t)
+                                                               for t in texts])
+    answer_start, answer_end, status = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
+    done = scan_answers_into(np.frombuffer(buf, np.uint8), starts, ends, bool(require_answer_tag), answer_start,
+                             answer_end, status)
+    if done != n:
+        raise RuntimeError(f"the answer scanner refused its arrays (returned {done})")
+    if None in texts:
+        none = np.fromiter((t is None for t in texts), bool, n)
+        status[none] = STATUS_NOT_TEXT
+        answer_start[none] = -1
+    return AnswerBatch(texts, TextSpans(buf, answer_start, answer_end), status, family)
+
+
 class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 

@@ -149,11 +149,13 @@ class OCRMetrics(RewardMetrics):
         from rapidfuzz.distance import Levenshtein
         from rapidfuzz.process import cpdist
 
+        from vreward.parsing import answer_batch
         from vreward.rewards.ocr import normalize_text
         from vreward.solution import solution_answers
 
         truths = [normalize_text(t) for t in solution_answers(columns.get("solution"), len(result.scores))]
-        answers = [normalize_text(result.parsed.answer(i) or "") for i in range(len(truths))]
+        answers = [normalize_text(a or "") for a in answer_batch(
+            result.texts, require_answer_tag=result.require_answer_tag).answers.texts()]
         chars = cpdist(answers, truths, scorer=Levenshtein.distance, workers=1, dtype=np.float64)
         words = cpdist([a.split() for a in answers], [t.split() for t in truths], scorer=Levenshtein.distance,
                        workers=1, dtype=np.float64)
@@ -174,10 +176,7 @@ class TemporalMetrics(RewardMetrics):
     histogram = "tiou"
 
     def per_sample(self, result, columns):
-        from vreward.rewards.temporal import read_truth_intervals, temporal_iou
-
-        truths, _ = read_truth_intervals(columns.get("solution"), len(result.scores), strict=True)
-        return {"tiou": [temporal_iou(p, t) for p, t in zip(result.evidence, truths)]}
+        return {"tiou": result.evidence.tiou}
 
     def summarize(self):
         tiou = self.values("tiou")
