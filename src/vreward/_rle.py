@@ -13,8 +13,6 @@ constants of this module (numba's disk cache checks a kernel against its own sou
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
@@ -65,24 +63,30 @@ def _decode_one(buf, s, e, runs, nq):
 
 
 @njit(**JIT_OPTIONS)
-def decode_into(buf, starts, ends, row0, offsets, runs, valid):
+def _spans_in(buf, starts, ends):
+    """Every span ``starts[r]:ends[r]`` lies in ``buf``."""
+    for r in range(starts.shape[0]):
+        if not 0 <= starts[r] <= ends[r] <= buf.shape[0]:
+            return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
+def decode_into(buf, starts, ends, row0, offsets, valid, runs):
     """Decode the compressed counts ``buf[starts[r]:ends[r]]`` of rows ``r >= row0`` into caller-owned arrays: row
     r owns ``runs[offsets[r]:offsets[r + 1]]``; ``valid[r]`` is False (and the row empty) for counts that are not
     a valid encoding. ``offsets[row0]`` must hold the runs before ``row0``.
 
     Returns the number of rows done: ``len(starts)``, or the first row whose runs did not fit (``offsets[r + 1]``
-    then holds the capacity needed); -1 when an array is too small or a span is out of the buffer."""
+    then holds the capacity needed); -1 (nothing written) when an array is too small or a span is out of the buffer."""
     nrows = starts.shape[0]
     cap = runs.shape[0]
-    if ends.shape[0] < nrows or offsets.shape[0] < nrows + 1 or valid.shape[0] < nrows or not 0 <= row0 <= nrows:
+    if ends.shape[0] < nrows or offsets.shape[0] < nrows + 1 or valid.shape[0] < nrows or not 0 <= row0 <= nrows \
+            or not _spans_in(buf, starts, ends):
         return -1
     nq = offsets[row0]
     for r in range(row0, nrows):
-        s = starts[r]
-        e = ends[r]
-        if s < 0 or s > e or e > buf.shape[0]:
-            return -1
-        end_nq, ok = _decode_one(buf, s, e, runs, nq)
+        end_nq, ok = _decode_one(buf, starts[r], ends[r], runs, nq)
         if end_nq > cap:
             offsets[r + 1] = end_nq
             return r
@@ -168,27 +172,3 @@ def pixels_into(runs, offsets, rows, index, out):
                 break
         out[k] = inside
     return n
-
-
-class DecodedRuns(NamedTuple):
-    """Outputs of :func:`decode_into` (B masks, Q runs of capacity)."""
-
-    offsets: np.ndarray
-    runs: np.ndarray
-    valid: np.ndarray
-
-    @classmethod
-    def allocate(cls, n: int, capacity: int) -> DecodedRuns:
-        return cls(np.zeros(n + 1, np.int64), np.empty(capacity, np.int64), np.zeros(n, np.bool_))
-
-    @property
-    def capacity(self) -> int:
-        return self.runs.shape[0]
-
-    def grown(self, capacity: int, keep: int) -> DecodedRuns:
-        """Run arrays of a larger ``capacity`` holding the first ``keep`` runs (the same rows)."""
-        grown = DecodedRuns.allocate(len(self.valid), capacity)
-        grown.offsets[:] = self.offsets
-        grown.valid[:] = self.valid
-        grown.runs[:keep] = self.runs[:keep]
-        return grown

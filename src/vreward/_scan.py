@@ -1465,32 +1465,6 @@ def scan_points_into(buf, starts, ends, row0, offsets, points, spans, slow):
     return nrows
 
 
-class ScanPoints(NamedTuple):
-    """Outputs of :func:`scan_points_into` (B rows, Q points of capacity)."""
-
-    offsets: np.ndarray
-    points: np.ndarray
-    spans: np.ndarray
-    slow: np.ndarray
-
-    @classmethod
-    def allocate(cls, n: int, capacity: int) -> ScanPoints:
-        return cls(np.zeros(n + 1, np.int64), np.empty((capacity, POINT_LEN), np.float64),
-                   np.empty((capacity, POINT_LEN, 2), np.int64), np.empty(capacity, np.bool_))
-
-    @property
-    def capacity(self) -> int:
-        return self.points.shape[0]
-
-    def grown(self, capacity: int, keep: int) -> ScanPoints:
-        """Point arrays of a larger ``capacity`` holding the first ``keep`` points (the same offsets)."""
-        grown = ScanPoints.allocate(len(self.offsets) - 1, capacity)
-        grown.offsets[:] = self.offsets
-        for old, new in zip(self[1:], grown[1:]):
-            new[:keep] = old[:keep]
-        return grown
-
-
 # ---- answer text: the answer spans alone, and the numbers, times or number groups of text spans (rewards that read
 #      an answer's text, not its boxes, run these instead of scan_into)
 
@@ -1569,16 +1543,6 @@ def _digits_end(buf, i, end):
 
 
 @njit(**JIT_OPTIONS)
-def _equals(buf, i, j, word):
-    if j - i != word.shape[0]:
-        return False
-    for k in range(word.shape[0]):
-        if buf[i + k] != word[k]:
-            return False
-    return True
-
-
-@njit(**JIT_OPTIONS)
 def _number_starts(buf, i, s):
     """NUMBER may start at ``i`` of the text ``buf[s:...]``: a sign, dot or digit not after ``\\w`` or a dot."""
     c = buf[i]
@@ -1601,32 +1565,13 @@ def _read_number(buf, i, end):
 
 
 @njit(**JIT_OPTIONS)
-def _numbers_one(buf, s, e, limit, values, first, nq):
-    """The first ``limit`` numbers of ``buf[s:e]`` from row ``nq`` (past the capacity counted, not written).
-    Returns (the row after the last, sure)."""
-    i = s
-    count = 0
-    while i < e and count < limit:
-        if _number_starts(buf, i, s):
-            j, v, got = _read_number(buf, i, e)
-            if got == READ_UNSURE:
-                return nq, False
-            if got == READ_OK:
-                if nq < values.shape[0]:
-                    values[nq] = v
-                    first[nq] = True
-                nq += 1
-                count += 1
-                i = j
-                continue
-        i += 1
-    return nq, True
-
-
-@njit(**JIT_OPTIONS)
 def _is_seconds_word(buf, i, j):
-    return (_equals(buf, i, j, _S_WORD) or _equals(buf, i, j, _SEC_WORD) or _equals(buf, i, j, _SECS_WORD)
-            or _equals(buf, i, j, _SECONDS_WORD))
+    """``buf[i:j]`` is one of TIME's seconds words."""
+    n = j - i
+    return ((n == _S_WORD.shape[0] and _starts_with(buf, i, j, _S_WORD))
+            or (n == _SEC_WORD.shape[0] and _starts_with(buf, i, j, _SEC_WORD))
+            or (n == _SECS_WORD.shape[0] and _starts_with(buf, i, j, _SECS_WORD))
+            or (n == _SECONDS_WORD.shape[0] and _starts_with(buf, i, j, _SECONDS_WORD)))
 
 
 @njit(**JIT_OPTIONS)
@@ -1670,23 +1615,32 @@ def _read_time(buf, i, end):
 
 
 @njit(**JIT_OPTIONS)
-def _times_one(buf, s, e, limit, values, first, nq):
-    """The first ``limit`` times of ``buf[s:e]`` from row ``nq``, as :func:`_numbers_one`."""
+def _time_starts(buf, i, s):
+    """TIME may start at ``i`` of the text ``buf[s:...]``: a digit not after ``\\w``, a dot or a colon."""
+    if not _is_digit(buf[i]):
+        return False
+    return i == s or not (_is_word(buf[i - 1]) or buf[i - 1] == BYTE_DOT or buf[i - 1] == BYTE_COLON)
+
+
+@njit(**JIT_OPTIONS)
+def _singles_one(buf, s, e, times, limit, values, first, nq):
+    """The first ``limit`` numbers (``times`` False) or times (True) of ``buf[s:e]`` from row ``nq`` (past the
+    capacity counted, not written). Returns (the row after the last, sure)."""
     i = s
     count = 0
     while i < e and count < limit:
-        if _is_digit(buf[i]) and (i == s or not (_is_word(buf[i - 1]) or buf[i - 1] == BYTE_DOT
-                                                 or buf[i - 1] == BYTE_COLON)):
-            j, v, got = _read_time(buf, i, e)
+        if _time_starts(buf, i, s) if times else _number_starts(buf, i, s):
+            j, v, got = _read_time(buf, i, e) if times else _read_number(buf, i, e)
             if got == READ_UNSURE:
                 return nq, False
-            if nq < values.shape[0]:
-                values[nq] = v
-                first[nq] = True
-            nq += 1
-            count += 1
-            i = j
-            continue
+            if got == READ_OK:
+                if nq < values.shape[0]:
+                    values[nq] = v
+                    first[nq] = True
+                nq += 1
+                count += 1
+                i = j
+                continue
         i += 1
     return nq, True
 
@@ -1702,7 +1656,7 @@ def _is_group_byte(c):
 def _groups_one(buf, s, e, limit, values, first, nq):
     """The first ``limit`` groups of ``buf[s:e]`` (a ``[`` or ``(``, a body of GROUP's bytes, a ``]`` or ``)``;
     its numbers read as NUMBER reads the body alone; a group without numbers or with more than MAX_GROUP_NUMBERS
-    is left out) from row ``nq``, ``first`` marking each group's first number; as :func:`_numbers_one`."""
+    is left out) from row ``nq``, ``first`` marking each group's first number; as :func:`_singles_one`."""
     i = s
     groups = 0
     while i < e and groups < limit:
@@ -1738,7 +1692,16 @@ def _groups_one(buf, s, e, limit, values, first, nq):
 
 
 @njit(**JIT_OPTIONS)
-def scan_values_into(buf, starts, ends, kind, limit, row0, offsets, values, first, python):
+def _spans_in(buf, starts, ends):
+    """Every span ``starts[r]:ends[r]`` lies in ``buf`` (``starts[r] < 0``: no text)."""
+    for r in range(starts.shape[0]):
+        if starts[r] >= 0 and not starts[r] <= ends[r] <= buf.shape[0]:
+            return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
+def scan_values_into(buf, starts, ends, kind, limit, row0, offsets, python, values, first):
     """Read the numbers (``kind`` VALUES_NUMBERS), times (VALUES_TIMES) or number groups (VALUES_GROUPS) of the text
     spans ``buf[starts[r]:ends[r]]`` (``starts[r] < 0``: no text) for rows ``r >= row0``, at most ``limit`` items a
     row, into caller-owned arrays: row r owns ``values[offsets[r]:offsets[r + 1]]``, ``first`` marks the first
@@ -1748,31 +1711,27 @@ def scan_values_into(buf, starts, ends, kind, limit, row0, offsets, values, firs
     ``offsets[row0]`` must hold the values before ``row0``.
 
     Returns the number of rows done: ``len(starts)``, or the first row whose values did not fit (``offsets[r + 1]``
-    then holds the capacity needed); -1 when an array is too small or a span is out of the buffer."""
+    then holds the capacity needed); -1 (nothing written) when an array is too small or a span is out of the
+    buffer."""
     nrows = starts.shape[0]
     cap = values.shape[0]
     if (ends.shape[0] < nrows or offsets.shape[0] < nrows + 1 or first.shape[0] < cap
-            or python.shape[0] < nrows or not 0 <= row0 <= nrows):
+            or python.shape[0] < nrows or not 0 <= row0 <= nrows or not _spans_in(buf, starts, ends)):
         return -1
     nq = offsets[row0]
     for r in range(row0, nrows):
-        s = starts[r]
-        e = ends[r]
-        offsets[r + 1] = nq
         python[r] = False
+        offsets[r + 1] = nq
+        s, e = starts[r], ends[r]
         if s < 0:
             continue
-        if s > e or e > buf.shape[0]:
-            return -1
         if not _is_ascii(buf, s, e):
             python[r] = True
             continue
-        if kind == VALUES_NUMBERS:
-            end_nq, sure = _numbers_one(buf, s, e, limit, values, first, nq)
-        elif kind == VALUES_TIMES:
-            end_nq, sure = _times_one(buf, s, e, limit, values, first, nq)
-        else:
+        if kind == VALUES_GROUPS:
             end_nq, sure = _groups_one(buf, s, e, limit, values, first, nq)
+        else:
+            end_nq, sure = _singles_one(buf, s, e, kind == VALUES_TIMES, limit, values, first, nq)
         if not sure:
             python[r] = True
             continue
@@ -1781,30 +1740,3 @@ def scan_values_into(buf, starts, ends, kind, limit, row0, offsets, values, firs
             return r
         nq = end_nq
     return nrows
-
-
-class ScanValues(NamedTuple):
-    """Outputs of :func:`scan_values_into` (B rows, Q values of capacity)."""
-
-    offsets: np.ndarray
-    values: np.ndarray
-    first: np.ndarray
-    python: np.ndarray
-
-    @classmethod
-    def allocate(cls, n: int, capacity: int) -> ScanValues:
-        return cls(np.zeros(n + 1, np.int64), np.empty(capacity, np.float64), np.empty(capacity, np.bool_),
-                   np.zeros(n, np.bool_))
-
-    @property
-    def capacity(self) -> int:
-        return self.values.shape[0]
-
-    def grown(self, capacity: int, keep: int) -> ScanValues:
-        """Value arrays of a larger ``capacity`` holding the first ``keep`` values (the same rows)."""
-        grown = ScanValues.allocate(len(self.python), capacity)
-        grown.offsets[:] = self.offsets
-        grown.python[:] = self.python
-        grown.values[:keep] = self.values[:keep]
-        grown.first[:keep] = self.first[:keep]
-        return grown

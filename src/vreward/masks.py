@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.parsing import resumed_scan
+from vreward.parsing import RowItems, resumed_scan
 
 
 @dataclass(frozen=True)
@@ -185,20 +185,21 @@ class MaskRuns:
     def of(cls, masks: Sequence[dict]) -> MaskRuns:
         """The runs of compressed RLEs (pycocotools' or checked by :func:`read_mask`; a ValueError for counts
         that do not decode)."""
-        from vreward._rle import DecodedRuns, decode_into
+        from vreward._rle import decode_into
 
         counts = [m["counts"] if isinstance(m["counts"], bytes) else m["counts"].encode("ascii") for m in masks]
         lengths = np.fromiter(map(len, counts), np.int64, len(counts))
         ends = np.cumsum(lengths)
         arr = np.frombuffer(b"".join(counts), np.uint8)
         # a run takes a character at least: the runs fit in as many slots as there are characters
-        found = resumed_scan(lambda row, out: decode_into(arr, ends - lengths, ends, row, *out),
-                             DecodedRuns.allocate(len(masks), max(16, int(lengths.sum()))), lambda out: out.offsets,
-                             "RLE decoder")
-        if not found.valid.all():
-            raise ValueError(f"invalid RLE counts of mask {int(np.argmin(found.valid))}")
+        found = resumed_scan(lambda row, out: decode_into(arr, ends - lengths, ends, row, out.offsets, out.flags,
+                                                          *out.items),
+                             RowItems.allocate(len(masks), max(16, int(lengths.sum())), ((), np.int64)),
+                             lambda out: out.offsets, "RLE decoder")
+        if not found.flags.all():  # flags: valid counts
+            raise ValueError(f"invalid RLE counts of mask {int(np.argmin(found.flags))}")
         heights = np.array([int(m["size"][0]) for m in masks], np.int64)
-        return cls(found.runs[:int(found.offsets[-1])], found.offsets, heights)
+        return cls(found.items[0][:int(found.offsets[-1])], found.offsets, heights)
 
     def overlaps(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixels of the intersection of masks ``a[k]`` and ``b[k]``, and of each, (K,) each."""

@@ -226,6 +226,7 @@ class AnswerBatch:
     completions: list[str | None]
     answers: TextSpans
     status: np.ndarray
+    require_answer_tag: bool = True
     family: Any = None
 
     def __len__(self) -> int:
@@ -233,6 +234,11 @@ class AnswerBatch:
 
     def answer(self, i: int) -> str | None:
         return self.answers.text(i)
+
+    @cached_property
+    def points(self) -> ParsedPoints:
+        """The points of every answer, as :attr:`ParsedBatch.points` reads them."""
+        return _scan_points(self.answers.buf, self.answers.starts, self.answers.ends)
 
 
 def answer_batch(texts: Sequence[str | None], *, require_answer_tag: bool = True, family: Any = None) -> AnswerBatch:
@@ -254,7 +260,7 @@ def answer_batch(texts: Sequence[str | None], *, require_answer_tag: bool = True
         none = np.fromiter((t is None for t in texts), bool, n)
         status[none] = STATUS_NOT_TEXT
         answer_start[none] = -1
-    return AnswerBatch(texts, TextSpans(buf, answer_start, answer_end), status, family)
+    return AnswerBatch(texts, TextSpans(buf, answer_start, answer_end), status, bool(require_answer_tag), family)
 
 
 class ParsedBatch(Sequence[ParsedCompletion]):
@@ -390,14 +396,15 @@ class ParsedPoints:
 
 def _scan_points(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> ParsedPoints:
     """Run the point scanner over the answer spans (its arrays grown as the rows need)."""
-    from vreward._scan import ScanPoints, scan_points_into
+    from vreward._scan import POINT_LEN, scan_points_into
 
     arr = np.frombuffer(buf, np.uint8)
     n = len(starts)
-    found = resumed_scan(lambda row, out: scan_points_into(arr, starts, ends, row, *out),
-                         ScanPoints.allocate(n, max(16, 2 * n)), lambda out: out.offsets, "point scanner")
+    found = resumed_scan(lambda row, out: scan_points_into(arr, starts, ends, row, out.offsets, *out.items),
+                         RowItems.allocate(n, max(16, 2 * n), ((POINT_LEN,), np.float64), ((POINT_LEN, 2), np.int64),
+                                           ((), np.bool_)), lambda out: out.offsets, "point scanner")
     total = int(found.offsets[n])
-    points, spans, slow = found.points[:total], found.spans[:total], found.slow[:total]
+    points, spans, slow = (a[:total] for a in found.items)
     for q in np.flatnonzero(slow).tolist():  # numbers the scanner could not convert exactly
         points[q] = [float(buf[a:b]) for a, b in spans[q].tolist()]
     points.flags.writeable = False
@@ -501,6 +508,34 @@ class Growable(Protocol):
     def capacity(self) -> int: ...
 
     def grown(self: G, capacity: int, keep: int) -> G: ...
+
+
+@dataclass(frozen=True)
+class RowItems:
+    """The output arrays of a scanner pass that writes any number of items a row (points, values, runs): row ``r``
+    owns items ``offsets[r]:offsets[r + 1]`` of each array of ``items`` (one capacity along their first axis), and
+    ``flags[r]`` says what the pass says of a row."""
+
+    offsets: np.ndarray
+    flags: np.ndarray
+    items: tuple[np.ndarray, ...]
+
+    @classmethod
+    def allocate(cls, n: int, capacity: int, *items: tuple[tuple[int, ...], type]) -> RowItems:
+        """Arrays for ``n`` rows and ``capacity`` items of each ``(shape of an item, dtype)`` of ``items``."""
+        return cls(np.zeros(n + 1, np.int64), np.zeros(n, np.bool_),
+                   tuple(np.empty((capacity, *shape), dtype) for shape, dtype in items))
+
+    @property
+    def capacity(self) -> int:
+        return self.items[0].shape[0]
+
+    def grown(self, capacity: int, keep: int) -> RowItems:
+        """Arrays of a larger ``capacity`` holding the first ``keep`` items (the same rows)."""
+        items = tuple(np.empty((capacity, *a.shape[1:]), a.dtype) for a in self.items)
+        for old, new in zip(self.items, items):
+            new[:keep] = old[:keep]
+        return RowItems(self.offsets.copy(), self.flags.copy(), items)
 
 
 def resumed_scan(scan: Callable[[int, G], int], out: G, offsets: Callable[[G], np.ndarray], what: str) -> G:

@@ -195,11 +195,16 @@ class TextReward(Reward):
         raise NotImplementedError
 
 
+def reason_codes(status: np.ndarray) -> np.ndarray:
+    """The reason code of each parse status (0 for a usable row)."""
+    return _PARSE_REASON_CODES[status]
+
+
 def answer_codes(answers: AnswerBatch) -> np.ndarray:
     """Per row: the reason code of a row without answer text (not text, no answer tag, empty answer), else 0."""
-    return _PARSE_REASON_CODES[answers.status]
+    return reason_codes(answers.status)
 
 
 def parse_reason_codes(parsed: ParsedBatch) -> np.ndarray:
     """Per row: the reason code of a parse failure, 0 where the row is usable."""
-    return _PARSE_REASON_CODES[parsed.status]
+    return reason_codes(parsed.status)

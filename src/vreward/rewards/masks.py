@@ -26,7 +26,7 @@ import orjson
 
 from vreward.frames import frame_extents
 from vreward.masks import MaskRuns, Polygons, read_mask, rles
-from vreward.parsing import AnswerBatch, parse_texts
+from vreward.parsing import AnswerBatch
 from vreward.reasons import REASON_CODE, ZeroReason
 from vreward.rewards.base import RewardBatch, Scored, TextReward, answer_codes
 from vreward.rewards.points import answer_clicks
@@ -111,9 +111,7 @@ class MaskIoUReward(TextReward):
         scores = np.zeros(n)
         overlap = np.zeros((2, n))  # intersection and union in pixels (mask answers), for cIoU
         if self.settings.answer == "point":
-            parsed = parse_texts(answers.completions, require_answer_tag=self.settings.require_answer_tag,
-                                 family=answers.family)
-            clicks = answer_clicks(parsed, "centre")[0][rows]
+            clicks = answer_clicks(answers, "centre").xy[rows]
             has = ~np.isnan(clicks[:, 0])
             codes[rows[~has]] = _NO_POINT
             rows, sizes, sx, sy, clicks = rows[has], sizes[has], sx[has], sy[has], clicks[has]

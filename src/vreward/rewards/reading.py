@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vreward.parsing import TextSpans, resumed_scan
+from vreward.parsing import RowItems, TextSpans, resumed_scan
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 # A bracketed group holding nothing but numbers and separators: [1, 2, 3] or (1, 2, 3).
@@ -135,11 +135,14 @@ def read_values(spans: TextSpans, rule: str, limit: int = MAX_ITEMS) -> Values:
     arr = np.frombuffer(spans.buf, np.uint8)
     n = len(spans)
     found = resumed_scan(
-        lambda row, out: _scan.scan_values_into(arr, spans.starts, spans.ends, kind, limit, row, *out),
-        _scan.ScanValues.allocate(n, max(16, 4 * n)), lambda out: out.offsets, "value scanner")
+        lambda row, out: _scan.scan_values_into(arr, spans.starts, spans.ends, kind, limit, row, out.offsets,
+                                                out.flags, *out.items),
+        RowItems.allocate(n, max(16, 4 * n), ((), np.float64), ((), np.bool_)), lambda out: out.offsets,
+        "value scanner")
     total = int(found.offsets[n])
-    read = Values(found.values[:total], found.offsets, found.first[:total])
-    handed = np.flatnonzero(found.python).tolist()
+    values, first = (a[:total] for a in found.items)
+    read = Values(values, found.offsets, first)
+    handed = np.flatnonzero(found.flags).tolist()  # the rows the scan hands to the Python rule
     if not handed:
         return read
     python_rule = _PYTHON_RULES[rule]
