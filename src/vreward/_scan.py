@@ -1373,23 +1373,27 @@ PT_PAREN_USED = np.int64(2)  # the last item was a paren point that completed a 
 
 
 @njit(**JIT_OPTIONS)
+def _number_then(buf, i, end, after):
+    """A number (spaces around it) then the byte ``after``, from ``i``: (the number's span, value, exact, the index
+    past ``after``; -1 when it is not there)."""
+    j = _skip_space(buf, i, end)
+    j2, v, exact, found = _parse_number(buf, j, end)
+    k = _skip_space(buf, j2, end) if found else end
+    if k >= end or buf[k] != after:
+        return j, j2, v, exact, -1
+    return j, j2, v, exact, k + 1
+
+
+@njit(**JIT_OPTIONS)
 def _read_pair(buf, i, end, closer, points, spans, slow, nq):
     """Read ``x, y`` then ``closer`` from ``i`` (just after an opener); write it at row ``nq`` when it fits.
 
     Returns (index after the closer or -1 when no pair is there, whether the pair is finite)."""
-    j = _skip_space(buf, i, end)
-    j2, x, exact_x, found = _parse_number(buf, j, end)
-    if not found:
+    j, j2, x, exact_x, k = _number_then(buf, i, end, BYTE_COMMA)
+    if k < 0:
         return -1, False
-    k = _skip_space(buf, j2, end)
-    if k >= end or buf[k] != BYTE_COMMA:
-        return -1, False
-    k = _skip_space(buf, k + 1, end)
-    k2, y, exact_y, found = _parse_number(buf, k, end)
-    if not found:
-        return -1, False
-    m = _skip_space(buf, k2, end)
-    if m >= end or buf[m] != closer:
+    k, k2, y, exact_y, m = _number_then(buf, k, end, closer)
+    if m < 0:
         return -1, False
     finite = np.isfinite(x) and np.isfinite(y)
     if finite and nq < points.shape[0]:
@@ -1400,7 +1404,7 @@ def _read_pair(buf, i, end, closer, points, spans, slow, nq):
         spans[nq, Y1, 0] = k
         spans[nq, Y1, 1] = k2
         slow[nq] = not (exact_x and exact_y)
-    return m + 1, finite
+    return m, finite
 
 
 @njit(**JIT_OPTIONS)

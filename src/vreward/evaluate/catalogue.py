@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from vreward.evaluate.base import Figure, Record, Sample
+from vreward.evaluate.base import Figure, Record, Sample, TaskMetrics
 from vreward.parsing import ParsedBatch
 from vreward.rewards.base import Reward, RewardBatch
 
 TEMPORAL_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
-class RewardMetrics:
+class RewardMetrics(TaskMetrics):
     """Metrics computed per sample from one reward's result (``reward_name``), summed batch by batch."""
 
     reward_name: str
@@ -38,9 +38,6 @@ class RewardMetrics:
         self._values: dict[str, list[np.ndarray]] = {}
         self._failures: Counter = Counter()
         self._result: dict[str, Any] | None = None
-
-    def columns(self, records: list[Record]) -> dict[str, list[Any]]:
-        return {}
 
     def add(self, records: list[Record], columns: dict[str, list[Any]], parsed: ParsedBatch,
             results: dict[str, RewardBatch]) -> None:
