@@ -75,47 +75,49 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _box_scores(completions: list[str], solutions: list[list[list[float]]], score) -> list[float]:
+    """``score(pred, gt)`` of each completion's boxes (1 when both are empty, 0 when one is)."""
+    out = []
+    for text, gt in zip(completions, solutions):
+        pred = _boxes(text)
+        out.append(score(pred, gt) if pred and gt else 1.0 if not pred and not gt else 0.0)
+    return out
+
+
 def detection_f1(completions: list[str], solutions: list[list[list[float]]], threshold: float = 0.5) -> list[float]:
     from scipy.optimize import linear_sum_assignment
 
-    out = []
-    for text, gt in zip(completions, solutions):
-        pred = _boxes(text)
-        if not pred or not gt:
-            out.append(1.0 if not pred and not gt else 0.0)
-            continue
+    def f1(pred: list[list[float]], gt: list[list[float]]) -> float:
         m = [[_iou(p, g) if _iou(p, g) > threshold else 0.0 for g in gt] for p in pred]
         rows, cols = linear_sum_assignment(m, maximize=True)
         tp = sum(1 for r, c in zip(rows, cols) if m[r][c] > 0)
-        out.append(2 * tp / (len(pred) + len(gt)))
-    return out
+        return 2 * tp / (len(pred) + len(gt))
+
+    return _box_scores(completions, solutions, f1)
 
 
 def odlength(completions: list[str], solutions: list[list[list[float]]]) -> list[float]:
+    return _box_scores(completions, solutions, _odlength)
+
+
+def _odlength(pred: list[list[float]], gt: list[list[float]]) -> float:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    out = []
-    for text, gt in zip(completions, solutions):
-        pred = _boxes(text)
-        if not pred or not gt:
-            out.append(1.0 if not pred and not gt else 0.0)
-            continue
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco = COCO()
-            coco.dataset = {"images": [{"id": 0, "width": 2048, "height": 2048}], "categories": [{"id": 0}],
-                            "annotations": [{"id": k + 1, "image_id": 0, "category_id": 0, "iscrowd": 0,
-                                             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                                             "area": (b[2] - b[0]) * (b[3] - b[1])} for k, b in enumerate(gt)]}
-            coco.createIndex()
-            dets = coco.loadRes([{"image_id": 0, "category_id": 0, "score": 1.0,
-                                  "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]} for b in pred])
-            ev = COCOeval(coco, dets, "bbox")
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        out.append(ev.stats[0] * (1.0 if len(gt) >= len(pred) else len(gt) / len(pred)))
-    return out
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"images": [{"id": 0, "width": 2048, "height": 2048}], "categories": [{"id": 0}],
+                        "annotations": [{"id": k + 1, "image_id": 0, "category_id": 0, "iscrowd": 0,
+                                         "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                                         "area": (b[2] - b[0]) * (b[3] - b[1])} for k, b in enumerate(gt)]}
+        coco.createIndex()
+        dets = coco.loadRes([{"image_id": 0, "category_id": 0, "score": 1.0,
+                              "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]} for b in pred])
+        ev = COCOeval(coco, dets, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats[0] * (1.0 if len(gt) >= len(pred) else len(gt) / len(pred))
 
 
 def count(completions: list[str], solutions: list[int]) -> list[float]:

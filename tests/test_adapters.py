@@ -283,3 +283,60 @@ def test_adapters_loaded_by_path_are_the_package_objects_and_pickle():
             assert getattr(loaded, name) is getattr(package_module, name)
             assert pickle.loads(pickle.dumps(getattr(loaded, name))) is getattr(package_module, name)
     assert verl.compute_score("coco", DET_OK, DET_GT, None, as_float=True) == pytest.approx(2.96)
+
+
+# ---------------------------------------------------------------- training progress and data sources
+
+# Vision-R1's schedule: a match needs IoU above 0.5, then above 0.75 from half of training; this box has IoU 0.6.
+SCHEDULED = {"detection_f1": {"scheme": "vision_r1"}}
+MULTI_GT = "[[0, 0, 10, 10]]"
+MULTI = "<think>a box</think><answer>[[0, 0, 10, 6]]</answer>"
+
+
+def _scheduled(progress: float) -> float:
+    reward = make_task_reward("multi_object", detection_f1=SCHEDULED["detection_f1"])
+    return float(reward.score_all([MULTI], solution=[MULTI_GT], progress=progress).total[0])
+
+
+def test_verl_forwards_the_step_its_rollouts_carry_and_the_data_source():
+    assert _scheduled(0.1) > _scheduled(0.9)
+    score = partial(verl.compute_score, data_source="vision_r1_det", solution_str=MULTI, ground_truth=MULTI_GT,
+                    task="multi_object", options=SCHEDULED)
+    # verl's rollout servers write the policy's step as extra_info["global_steps"]; max_steps from reward kwargs
+    assert score(extra_info={"global_steps": 10}, max_steps=100)["score"] == pytest.approx(_scheduled(0.1))
+    assert score(extra_info={"global_steps": np.int64(80)}, max_steps=100)["score"] == pytest.approx(_scheduled(0.8))
+    assert score(extra_info={"progress": 0.9})["score"] == pytest.approx(_scheduled(0.9))
+    assert score(extra_info={"step": 10, "global_steps": 80}, max_steps=100)["score"] == pytest.approx(_scheduled(0.1))
+    assert score(extra_info={}, progress=0.7)["score"] == pytest.approx(_scheduled(0.7))
+    with pytest.raises(ValueError, match="needs the training step: pass trainer_state"):
+        score(extra_info={"global_steps": None})  # verl before the first weight sync: no step, none made up
+    with pytest.raises(ValueError, match="max_steps is unknown"):
+        score(extra_info={"global_steps": 10})
+    with pytest.raises(ValueError, match="`step` must be a number"):
+        score(extra_info={"step": "ten"})
+    row = verl._row("vision_r1_det", MULTI, MULTI_GT, {"global_steps": 10}, task="multi_object", max_steps=100)
+    assert row.columns["data_source"] == "vision_r1_det" and row.progress == (("max_steps", 100.0), ("step", 10.0))
+    rows = verl.compute_score_batch(["a", "b"], [MULTI, MULTI], [MULTI_GT] * 2,
+                                    [{"global_steps": 10}, {"global_steps": 80}], task="multi_object",
+                                    options=SCHEDULED, max_steps=100)
+    assert [r["score"] for r in rows] == pytest.approx([_scheduled(0.1), _scheduled(0.8)])  # each at its own step
+
+
+def test_easyr1_forwards_progress_from_its_inputs_or_kwargs_and_the_data_source(monkeypatch):
+    from vreward.composite import CompositeReward
+
+    score = partial(easyr1.compute_score, task="multi_object", options=SCHEDULED, format_weight=0.0)
+    inputs = _inputs([MULTI, MULTI], [MULTI_GT] * 2)
+    expected = {p: _scheduled(p) - 1.0 for p in (0.1, 0.8)}  # accuracy: the scheme's score without the format
+    assert [s["accuracy"] for s in score(inputs, step=80, max_steps=100)] == pytest.approx([expected[0.8]] * 2)
+    carried = [{**r, "step": 10} for r in inputs]
+    assert [s["accuracy"] for s in score(carried, max_steps=100)] == pytest.approx([expected[0.1]] * 2)
+    with pytest.raises(ValueError, match="different training progress"):
+        score([carried[0], {**inputs[1], "step": 20}], max_steps=100)
+    with pytest.raises(ValueError, match="needs the training step"):
+        score(inputs)
+    seen = []
+    original = CompositeReward.score_all
+    monkeypatch.setattr(CompositeReward, "score_all", lambda self, c, **kw: seen.append(kw) or original(self, c, **kw))
+    easyr1.compute_score([{**r, "data_source": "refcoco"} for r in _inputs([DET_OK], [DET_GT])])
+    assert seen[-1]["data_source"] == ["refcoco"]

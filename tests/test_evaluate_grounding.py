@@ -9,7 +9,8 @@ import pytest
 
 import vreward
 from vreward.evaluate.base import Record, Sample
-from vreward.evaluate.grounding import GroundingMetrics, box_overlaps, box_rle, rle_total, to_rle
+from vreward.evaluate.grounding import GroundingMetrics, box_overlaps
+from vreward.masks import box_rle, rle_total, to_rle
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 

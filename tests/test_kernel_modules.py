@@ -17,7 +17,7 @@ import pytest
 import vreward
 
 PACKAGE = Path(vreward.__file__).parent
-KERNEL_MODULES = ("_kernels.py", "_scan.py")
+KERNEL_MODULES = ("_kernels.py", "_rle.py", "_scan.py")
 JIT_DECORATORS = {"njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil"}
 ALLOWED_IMPORTS = {"__future__", "math", "typing", "numpy", "numba"}
 

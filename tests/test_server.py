@@ -304,3 +304,39 @@ def test_create_app_validates_configuration():
     assert parse_weights("iou=1,format=0.5") == {"iou": 1.0, "format": 0.5}
     with pytest.raises(ValueError):
         parse_weights("iou")
+
+
+MULTI_GT = "[[0, 0, 10, 10]]"
+MULTI = "<think>a box</think><answer>[[0, 0, 10, 6]]</answer>"  # IoU 0.6: a match before half of training only
+
+
+def test_progress_from_labels_or_the_query_and_per_source_metrics():
+    options = {"detection_f1": {"scheme": "vision_r1"}}
+    reward = make_task_reward("multi_object", detection_f1=options["detection_f1"])
+    early, late = (reward.score_all([MULTI], solution=[MULTI_GT], progress=p).total[0] for p in (0.1, 0.9))
+    assert early > late
+    with _serving(create_app(task="multi_object", options=options)) as client:
+        labels = [{"solution": MULTI_GT, "step": 10, "max_steps": 100, "data_source": "refcoco"},
+                  {"solution": MULTI_GT, "progress": 0.9, "data_source": "coco/val"},
+                  {"solution": MULTI_GT, "step": "ten"}]
+        r = client.post("/openrlhf", json=_openrlhf_body([MULTI] * 3, labels))
+        assert r.status_code == 200, r.text
+        assert r.json()["rewards"][:2] == pytest.approx([early, late])
+        assert r.json()["extra_logs"]["label_error"] == [0.0, 0.0, 1.0]  # `step` must be a number
+        r = client.post("/openrlhf?progress=0.9", json=_openrlhf_body([MULTI], [MULTI_GT]))
+        assert r.json()["rewards"] == pytest.approx([late])
+        r = client.post("/openrlhf?step=x", json=_openrlhf_body([MULTI], [MULTI_GT]))
+        assert r.status_code == 422 and "`step` must be a number" in r.json()["error"]
+        r = client.post("/openrlhf", json=_openrlhf_body([MULTI], [MULTI_GT]))  # no progress: none made up
+        assert r.status_code == 422 and "needs the training step" in r.json()["error"]
+        r = client.post("/score", json={"completions": [MULTI], "solutions": [MULTI_GT], "step": 10,
+                                        "max_steps": 100, "columns": {"data_source": ["refcoco"]}})
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] == pytest.approx([early])
+        sources = client.get("/metrics", params={"format": "json"}).json()["sources"]
+        assert sources["refcoco"]["rows"] == 2 and sources["coco/val"]["rows"] == 1
+        assert sources["refcoco"]["mean"]["detection_f1_reward"] == pytest.approx(early - 1.0)
+        text = client.get("/metrics").text
+        assert 'vreward_source_score_mean{reward="detection_f1_reward",source="coco/val"}' in text
+        assert client.post("/score", json={"completions": [MULTI], "solutions": [MULTI_GT], "progress": "x"}
+                           ).status_code == 422

@@ -108,3 +108,23 @@ def test_strict_mode_message_reaches_openrlhfs_log(processor, prompt, monkeypatc
     assert output["reward"] is None  # OpenRLHF gave up on the reward
     refused = [r for r in records if "422" in r]
     assert refused and "`labels[0]` is empty: start OpenRLHF with --data.label_key" in refused[0], records
+
+
+def test_label_objects_carry_progress_and_data_source(processor, prompt):
+    """OpenRLHF sends no training step: a dataset's label objects (or the reward URL's query) say where training is
+    for scheduled rewards, and name the row's data source for the server's per-source metrics."""
+    import json
+
+    options = {"detection_f1": {"scheme": "vision_r1"}}
+    answer = "<think>a box</think><answer>[[0, 0, 10, 6]]</answer>"  # IoU 0.6: matched before half of training
+    truth = "[[0, 0, 10, 10]]"
+    expected = {p: make_task_reward("multi_object", **options).score_all([answer], solution=[truth],
+                                                                         progress=p).total[0] for p in (0.1, 0.9)}
+    with serving(create_app(task="multi_object", options=options)) as client:
+        label = json.dumps({"solution": truth, "step": 10, "max_steps": 100, "data_source": "refcoco"})
+        early, _ = _execute(f"{client.base_url}/openrlhf", processor, prompt, label, response=answer)
+        late, _ = _execute(f"{client.base_url}/openrlhf?progress=0.9", processor, prompt, truth, response=answer)
+        sources = client.get("/metrics", params={"format": "json"}).json()["sources"]
+    assert early["reward"] == pytest.approx([expected[0.1]]) and late["reward"] == pytest.approx([expected[0.9]])
+    assert sources == {"refcoco": {"rows": 1, "mean": pytest.approx({"detection_f1_reward": expected[0.1] - 1.0,
+                                                                     "format_reward": 1.0})}}

@@ -96,3 +96,23 @@ def test_register_falls_back_to_the_v3_import_path(monkeypatch):
     monkeypatch.setitem(sys.modules, "swift.plugin", legacy)
     plugin.register()
     assert legacy.orms["vreward_detection"] is plugin.VRewardDetection
+
+
+def test_trainer_state_is_the_progress_of_scheduled_rewards(registered):
+    """ms-swift passes its TrainerState (global_step, max_steps) to every reward: Vision-R1's threshold rises at
+    half of training, so this IoU 0.6 box is matched at step 10 of 100, not at step 80."""
+    from transformers import TrainerState
+
+    registered["vreward_vision_r1"] = plugin.reward_class("multi_object", detection_f1={"scheme": "vision_r1"})
+    funcs, _ = resolve_reward_funcs(["vreward_vision_r1"], args=None)
+    answer, truth = "<think>a box</think><answer>[[0, 0, 10, 6]]</answer>", "[[0, 0, 10, 10]]"
+    reward = make_task_reward("multi_object", detection_f1={"scheme": "vision_r1"})
+    for step in (10, 80):
+        state = TrainerState(global_step=step, max_steps=100)
+        table = compute_rewards_per_func(_samples([answer], solution=[truth], data_source=["refcoco"]), funcs, None,
+                                         device="cpu", trainer_state=state)
+        expected = reward.score_all([answer], solution=[truth], trainer_state=state).total[0]
+        assert table[0, 0].item() == pytest.approx(expected)
+    assert reward.score_all([answer], solution=[truth], progress=0.1).total[0] > expected
+    with pytest.raises(ValueError, match="needs the training step"):
+        compute_rewards_per_func(_samples([answer], solution=[truth]), funcs, None, device="cpu", trainer_state=None)

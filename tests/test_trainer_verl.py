@@ -201,3 +201,31 @@ def test_async_rows_with_errors_fail_alone():
     good, bad = asyncio.run(run())
     assert good["score"] == pytest.approx(2.96)
     assert isinstance(bad, ValueError) or bad["bad_ground_truth"] == 1.0  # raising, or scored 0 with the reason
+
+
+MULTI_GT = "[[0, 0, 10, 10]]"
+MULTI = "<think>a box</think><answer>[[0, 0, 10, 6]]</answer>"  # IoU 0.6: Vision-R1 matches it before half of training
+SCHEDULED = {"detection_f1": {"scheme": "vision_r1"}}
+
+
+def test_scheduled_rewards_read_the_step_of_the_rollout(tokenizer, tokenizer_path):
+    """verl 0.9 scores rollouts as they finish with the rollout server's fields (``tool_extra_fields``: the step of
+    the weights that generated each rollout, ``global_steps``) merged into extra_info by its naive, rate_limited and
+    remote managers; the schedule reads that step, with max_steps from the reward kwargs; without it, the reward
+    says what it needs (verl's dapo and gdpo managers merge no such fields: there, extra_info or the reward kwargs
+    give the progress). The rate_limited manager keeps a semaphore bound to the first worker's event loop, so only
+    the naive manager runs here."""
+    reward = _documented_reward_config()["reward"]
+    reward["custom_reward_function"]["reward_kwargs"] = {"task": "multi_object", "options": SCHEDULED,
+                                                         "max_steps": 100}
+    worker = _worker(tokenizer_path, reward)
+    expected = {p: make_task_reward("multi_object", **SCHEDULED).score_all([MULTI], solution=[MULTI_GT],
+                                                                            progress=p).total[0] for p in (0.1, 0.8)}
+    assert expected[0.1] > expected[0.8]
+    for step, progress in ((10, 0.1), (80, 0.8)):
+        data = _batch(tokenizer, [MULTI] * 2, ground_truth=MULTI_GT, data_source="vision_r1_det")
+        data.non_tensor_batch["tool_extra_fields"] = np.array([{"global_steps": step}] * 2, dtype=object)
+        outputs = worker.loop.run_until_complete(worker.compute_score_batch(data))
+        assert [o["reward_score"] for o in outputs] == pytest.approx([expected[progress]] * 2)
+    with pytest.raises(ValueError, match="needs the training step"):
+        worker.loop.run_until_complete(worker.compute_score_batch(_batch(tokenizer, [MULTI], ground_truth=MULTI_GT)))

@@ -1,5 +1,10 @@
 """One-pass byte scanner: finds the format, the answer block and the boxes of every completion of a batch.
 
+Beside the box scan (:func:`scan_into`), passes for rewards that read other things: the points of the answer spans
+(:func:`scan_points_into`), the answer spans alone (:func:`scan_answers_into`, for rewards that read an answer's text,
+not its boxes), and the numbers, times or number groups of text spans (:func:`scan_values_into`, the fast paths of
+the Python rules of ``vreward.rewards.reading``, which hand every span they cannot read exactly to those rules).
+
 All completions of a batch are UTF-8 encoded into one ``uint8`` buffer; :func:`scan_into` walks it once, with
 no Python objects inside the loop. The grammar it reads is documented in ``docs/parsing.md``; in short it is a
 tolerant JSON / Python-literal reader that only keeps what it can turn into boxes:
@@ -171,6 +176,7 @@ BYTE_COLON = ord(":")
 BYTE_LT = ord("<")
 BYTE_GT = ord(">")
 BYTE_UPPER_A = ord("A")
+BYTE_UPPER_E = ord("E")
 BYTE_UPPER_Z = ord("Z")
 BYTE_LBRACKET = ord("[")
 BYTE_BACKSLASH = ord("\\")
@@ -1223,6 +1229,10 @@ class ScanBoxes(NamedTuple):
                    np.empty(capacity, np.int64), np.empty(capacity, np.int64),
                    np.empty((capacity, BOX_LEN + 1, 2), np.int64), np.empty(capacity, np.bool_))
 
+    @property
+    def capacity(self) -> int:
+        return self.boxes.shape[0]
+
     def grown(self, capacity: int, keep: int) -> ScanBoxes:
         """Arrays of a larger ``capacity`` holding the first ``keep`` boxes."""
         grown = ScanBoxes.allocate(capacity)
@@ -1363,23 +1373,27 @@ PT_PAREN_USED = np.int64(2)  # the last item was a paren point that completed a 
 
 
 @njit(**JIT_OPTIONS)
+def _number_then(buf, i, end, after):
+    """A number (spaces around it) then the byte ``after``, from ``i``: (the number's span, value, exact, the index
+    past ``after``; -1 when it is not there)."""
+    j = _skip_space(buf, i, end)
+    j2, v, exact, found = _parse_number(buf, j, end)
+    k = _skip_space(buf, j2, end) if found else end
+    if k >= end or buf[k] != after:
+        return j, j2, v, exact, -1
+    return j, j2, v, exact, k + 1
+
+
+@njit(**JIT_OPTIONS)
 def _read_pair(buf, i, end, closer, points, spans, slow, nq):
     """Read ``x, y`` then ``closer`` from ``i`` (just after an opener); write it at row ``nq`` when it fits.
 
     Returns (index after the closer or -1 when no pair is there, whether the pair is finite)."""
-    j = _skip_space(buf, i, end)
-    j2, x, exact_x, found = _parse_number(buf, j, end)
-    if not found:
+    j, j2, x, exact_x, k = _number_then(buf, i, end, BYTE_COMMA)
+    if k < 0:
         return -1, False
-    k = _skip_space(buf, j2, end)
-    if k >= end or buf[k] != BYTE_COMMA:
-        return -1, False
-    k = _skip_space(buf, k + 1, end)
-    k2, y, exact_y, found = _parse_number(buf, k, end)
-    if not found:
-        return -1, False
-    m = _skip_space(buf, k2, end)
-    if m >= end or buf[m] != closer:
+    k, k2, y, exact_y, m = _number_then(buf, k, end, closer)
+    if m < 0:
         return -1, False
     finite = np.isfinite(x) and np.isfinite(y)
     if finite and nq < points.shape[0]:
@@ -1390,7 +1404,7 @@ def _read_pair(buf, i, end, closer, points, spans, slow, nq):
         spans[nq, Y1, 0] = k
         spans[nq, Y1, 1] = k2
         slow[nq] = not (exact_x and exact_y)
-    return m + 1, finite
+    return m, finite
 
 
 @njit(**JIT_OPTIONS)
@@ -1455,23 +1469,278 @@ def scan_points_into(buf, starts, ends, row0, offsets, points, spans, slow):
     return nrows
 
 
-class ScanPoints(NamedTuple):
-    """Outputs of :func:`scan_points_into` (B rows, Q points of capacity)."""
+# ---- answer text: the answer spans alone, and the numbers, times or number groups of text spans (rewards that read
+#      an answer's text, not its boxes, run these instead of scan_into)
 
-    offsets: np.ndarray
-    points: np.ndarray
-    spans: np.ndarray
-    slow: np.ndarray
+# What a reader makes of the text at a position.
+READ_NONE = 0  # nothing starts here
+READ_OK = 1  # an item, read exactly as the Python rule reads it
+READ_UNSURE = 2  # the Python rule may read something else here (its regex backtracks, or a number is inexact)
 
-    @classmethod
-    def allocate(cls, n: int, capacity: int) -> ScanPoints:
-        return cls(np.zeros(n + 1, np.int64), np.empty((capacity, POINT_LEN), np.float64),
-                   np.empty((capacity, POINT_LEN, 2), np.int64), np.empty(capacity, np.bool_))
+# The readers of scan_values_into, each the fast path of a Python rule of vreward.rewards.reading.
+VALUES_NUMBERS = 0  # reading.NUMBER: signed decimal numbers
+VALUES_TIMES = 1  # reading.TIME: seconds or clock times
+VALUES_GROUPS = 2  # reading.GROUP: bracketed groups of numbers
+MAX_TIME_DIGITS = 9  # digits of a time's whole part and of its fraction (TIME's \d{1,9})
+MAX_CLOCK_DIGITS = 2  # digits of its minutes and seconds (TIME's :\d{1,2})
+MAX_CLOCK_PARTS = 2  # ":mm" / ":ss" parts after the first (TIME's {0,2})
+MAX_GROUP_NUMBERS = 4096  # numbers of a group read by reading.numbers (a group holding more is left out)
+# The seconds words TIME reads after a number (case-sensitive).
+_S_WORD = _bytes("s")
+_SEC_WORD = _bytes("sec")
+_SECS_WORD = _bytes("secs")
+_SECONDS_WORD = _bytes("seconds")
 
-    def grown(self, capacity: int, keep: int) -> ScanPoints:
-        """Point arrays of a larger ``capacity`` holding the first ``keep`` points (the same offsets)."""
-        grown = ScanPoints.allocate(len(self.offsets) - 1, capacity)
-        grown.offsets[:] = self.offsets
-        for old, new in zip(self[1:], grown[1:]):
-            new[:keep] = old[:keep]
-        return grown
+
+@njit(**JIT_OPTIONS)
+def scan_answers_into(buf, starts, ends, require_tag, answer_start, answer_end, status):
+    """The answer span of each completion ``buf[starts[r]:ends[r]]`` by :func:`scan_into`'s rule
+    (:func:`_answer_region`), with scan_into's status for a row without answer text (NO_ANSWER_TAG, EMPTY_ANSWER;
+    OK otherwise); no box is read. Returns the number of rows, -1 when an array is too small or a span lies outside
+    the buffer."""
+    nrows = starts.shape[0]
+    if ends.shape[0] < nrows or answer_start.shape[0] < nrows or answer_end.shape[0] < nrows \
+            or status.shape[0] < nrows:
+        return -1
+    for r in range(nrows):
+        s = starts[r]
+        e = ends[r]
+        if s < 0 or s > e or e > buf.shape[0]:
+            return -1
+        rs, re_, closed, has_answer = _answer_region(buf, s, e, require_tag)
+        if has_answer:
+            answer_start[r] = rs
+            answer_end[r] = re_
+            status[r] = EMPTY_ANSWER if _skip_space(buf, rs, re_) == re_ else OK
+        else:
+            answer_start[r] = -1
+            answer_end[r] = -1
+            status[r] = NO_ANSWER_TAG
+    return nrows
+
+
+@njit(**JIT_OPTIONS)
+def _is_digit(c):
+    return BYTE_0 <= c <= BYTE_9
+
+
+@njit(**JIT_OPTIONS)
+def _is_word(c):
+    """An ASCII character of the regex class ``\\w``."""
+    return ((BYTE_0 <= c <= BYTE_9) or (BYTE_UPPER_A <= c <= BYTE_UPPER_Z) or (BYTE_LOWER_A <= c <= BYTE_LOWER_Z)
+            or c == BYTE_UNDERSCORE)
+
+
+@njit(**JIT_OPTIONS)
+def _is_ascii(buf, s, e):
+    for i in range(s, e):
+        if buf[i] >= NON_ASCII:
+            return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
+def _digits_end(buf, i, end):
+    while i < end and _is_digit(buf[i]):
+        i += 1
+    return i
+
+
+@njit(**JIT_OPTIONS)
+def _number_starts(buf, i, s):
+    """NUMBER may start at ``i`` of the text ``buf[s:...]``: a sign, dot or digit not after ``\\w`` or a dot."""
+    c = buf[i]
+    if not (_is_digit(c) or c == BYTE_DOT or c == BYTE_MINUS or c == BYTE_PLUS):
+        return False
+    return i == s or not (_is_word(buf[i - 1]) or buf[i - 1] == BYTE_DOT)
+
+
+@njit(**JIT_OPTIONS)
+def _read_number(buf, i, end):
+    """NUMBER at a position where it may start: ``[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?`` not followed by
+    ``\\w`` or a dot (else the regex backtracks: unsure), its value exact (else unsure).
+    Returns (next index, value, READ_*)."""
+    j, value, exact, found = _parse_number(buf, i, end)
+    if not found:
+        return i, 0.0, READ_NONE
+    if not exact or (j < end and (_is_word(buf[j]) or buf[j] == BYTE_DOT)):
+        return j, value, READ_UNSURE
+    return j, value, READ_OK
+
+
+@njit(**JIT_OPTIONS)
+def _is_seconds_word(buf, i, j):
+    """``buf[i:j]`` is one of TIME's seconds words."""
+    n = j - i
+    return ((n == _S_WORD.shape[0] and _starts_with(buf, i, j, _S_WORD))
+            or (n == _SEC_WORD.shape[0] and _starts_with(buf, i, j, _SEC_WORD))
+            or (n == _SECS_WORD.shape[0] and _starts_with(buf, i, j, _SECS_WORD))
+            or (n == _SECONDS_WORD.shape[0] and _starts_with(buf, i, j, _SECONDS_WORD)))
+
+
+@njit(**JIT_OPTIONS)
+def _read_time(buf, i, end):
+    """TIME at a digit not after ``\\w``, a dot or a colon: ``\\d{1,9}(:\\d{1,2}){0,2}(\\.\\d{1,9})?`` and an
+    optional seconds word, as seconds (each part ``seconds * 60 + part``, as Python adds them); unsure wherever the
+    regex would backtrack (longer digit runs, a colon or another word after it) or a part is inexact.
+    Returns (next index, seconds, READ_*)."""
+    j = _digits_end(buf, i, end)
+    if j - i > MAX_TIME_DIGITS:
+        return j, 0.0, READ_UNSURE
+    seconds = 0.0
+    part = i
+    parts = 0
+    while parts < MAX_CLOCK_PARTS and j + 1 < end and buf[j] == BYTE_COLON and _is_digit(buf[j + 1]):
+        seconds = seconds * 60.0 + _parse_number(buf, part, j)[1]  # at most 9 digits: exact
+        part = j + 1
+        j = _digits_end(buf, part, end)
+        if j - part > MAX_CLOCK_DIGITS:
+            return j, 0.0, READ_UNSURE
+        parts += 1
+    if j + 1 < end and buf[j] == BYTE_DOT and _is_digit(buf[j + 1]):
+        k = _digits_end(buf, j + 1, end)
+        if k - j - 1 > MAX_TIME_DIGITS:
+            return k, 0.0, READ_UNSURE
+        j = k
+    _, v, exact, _ = _parse_number(buf, part, j)
+    if not exact:
+        return j, 0.0, READ_UNSURE
+    seconds = seconds * 60.0 + v
+    if j < end:
+        c = buf[j]
+        if c == BYTE_COLON:
+            return j, 0.0, READ_UNSURE
+        if _is_word(c):
+            w = _word_end(buf, j, end)
+            if not _is_seconds_word(buf, j, w) or (w < end and buf[w] == BYTE_COLON):
+                return j, 0.0, READ_UNSURE
+            j = w
+    return j, seconds, READ_OK
+
+
+@njit(**JIT_OPTIONS)
+def _time_starts(buf, i, s):
+    """TIME may start at ``i`` of the text ``buf[s:...]``: a digit not after ``\\w``, a dot or a colon."""
+    if not _is_digit(buf[i]):
+        return False
+    return i == s or not (_is_word(buf[i - 1]) or buf[i - 1] == BYTE_DOT or buf[i - 1] == BYTE_COLON)
+
+
+@njit(**JIT_OPTIONS)
+def _singles_one(buf, s, e, times, limit, values, first, nq):
+    """The first ``limit`` numbers (``times`` False) or times (True) of ``buf[s:e]`` from row ``nq`` (past the
+    capacity counted, not written). Returns (the row after the last, sure)."""
+    i = s
+    count = 0
+    while i < e and count < limit:
+        if _time_starts(buf, i, s) if times else _number_starts(buf, i, s):
+            j, v, got = _read_time(buf, i, e) if times else _read_number(buf, i, e)
+            if got == READ_UNSURE:
+                return nq, False
+            if got == READ_OK:
+                if nq < values.shape[0]:
+                    values[nq] = v
+                    first[nq] = True
+                nq += 1
+                count += 1
+                i = j
+                continue
+        i += 1
+    return nq, True
+
+
+@njit(**JIT_OPTIONS)
+def _is_group_byte(c):
+    """A byte of GROUP's body: ``[-+0-9.eE,\\s]``."""
+    return (_is_digit(c) or c == BYTE_MINUS or c == BYTE_PLUS or c == BYTE_DOT or c == BYTE_COMMA
+            or c == BYTE_LOWER_E or c == BYTE_UPPER_E or _is_space(c))
+
+
+@njit(**JIT_OPTIONS)
+def _groups_one(buf, s, e, limit, values, first, nq):
+    """The first ``limit`` groups of ``buf[s:e]`` (a ``[`` or ``(``, a body of GROUP's bytes, a ``]`` or ``)``;
+    its numbers read as NUMBER reads the body alone; a group without numbers or with more than MAX_GROUP_NUMBERS
+    is left out) from row ``nq``, ``first`` marking each group's first number; as :func:`_singles_one`."""
+    i = s
+    groups = 0
+    while i < e and groups < limit:
+        c = buf[i]
+        if c == BYTE_LBRACKET or c == BYTE_LPAREN:
+            k = i + 1
+            while k < e and _is_group_byte(buf[k]):
+                k += 1
+            if k < e and (buf[k] == BYTE_RBRACKET or buf[k] == BYTE_RPAREN):
+                start = nq
+                j = i + 1
+                while j < k:
+                    if _number_starts(buf, j, i + 1):
+                        jj, v, got = _read_number(buf, j, k)
+                        if got == READ_UNSURE:
+                            return nq, False
+                        if got == READ_OK:
+                            if nq < values.shape[0]:
+                                values[nq] = v
+                                first[nq] = nq == start
+                            nq += 1
+                            j = jj
+                            continue
+                    j += 1
+                if nq - start > MAX_GROUP_NUMBERS:
+                    nq = start
+                elif nq > start:
+                    groups += 1
+                i = k + 1
+                continue
+        i += 1
+    return nq, True
+
+
+@njit(**JIT_OPTIONS)
+def _spans_in(buf, starts, ends):
+    """Every span ``starts[r]:ends[r]`` lies in ``buf`` (``starts[r] < 0``: no text)."""
+    for r in range(starts.shape[0]):
+        if starts[r] >= 0 and not starts[r] <= ends[r] <= buf.shape[0]:
+            return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
+def scan_values_into(buf, starts, ends, kind, limit, row0, offsets, python, values, first):
+    """Read the numbers (``kind`` VALUES_NUMBERS), times (VALUES_TIMES) or number groups (VALUES_GROUPS) of the text
+    spans ``buf[starts[r]:ends[r]]`` (``starts[r] < 0``: no text) for rows ``r >= row0``, at most ``limit`` items a
+    row, into caller-owned arrays: row r owns ``values[offsets[r]:offsets[r + 1]]``, ``first`` marks the first
+    number of each item. These are the fast paths of vreward.rewards.reading's rules: a row they cannot read
+    exactly as the rule does (a byte that is not ASCII, where ``\\d`` and ``\\w`` hold more; a place where the
+    rule's regex backtracks; an inexact number) is left empty with ``python[r]`` set, for the rule to read.
+    ``offsets[row0]`` must hold the values before ``row0``.
+
+    Returns the number of rows done: ``len(starts)``, or the first row whose values did not fit (``offsets[r + 1]``
+    then holds the capacity needed); -1 (nothing written) when an array is too small or a span is out of the
+    buffer."""
+    nrows = starts.shape[0]
+    cap = values.shape[0]
+    if (ends.shape[0] < nrows or offsets.shape[0] < nrows + 1 or first.shape[0] < cap
+            or python.shape[0] < nrows or not 0 <= row0 <= nrows or not _spans_in(buf, starts, ends)):
+        return -1
+    nq = offsets[row0]
+    for r in range(row0, nrows):
+        python[r] = False
+        offsets[r + 1] = nq
+        s, e = starts[r], ends[r]
+        if s < 0:
+            continue
+        if not _is_ascii(buf, s, e):
+            python[r] = True
+            continue
+        if kind == VALUES_GROUPS:
+            end_nq, sure = _groups_one(buf, s, e, limit, values, first, nq)
+        else:
+            end_nq, sure = _singles_one(buf, s, e, kind == VALUES_TIMES, limit, values, first, nq)
+        if not sure:
+            python[r] = True
+            continue
+        offsets[r + 1] = end_nq
+        if end_nq > cap:
+            return r
+        nq = end_nq
+    return nrows

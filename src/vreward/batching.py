@@ -35,11 +35,15 @@ BAD_GROUND_TRUTH = "bad_ground_truth"
 
 
 class Row(NamedTuple):
-    """One completion to score with ``reward``; ``columns`` are its reward keywords (``solution``, sizes)."""
+    """One completion to score with ``reward``; ``columns`` are its reward keywords (``solution``, sizes, its data
+    source); ``progress`` is where training is when the row is scored (``step``, ``max_steps``, ``progress``: the
+    keywords of :func:`vreward.schedules.training_progress`, passed as they are to scheduled rewards). Rows of
+    different progress are scored apart."""
 
     reward: CompositeReward
     completion: Any
     columns: Mapping[str, Any]
+    progress: tuple[tuple[str, float], ...] = ()
 
 
 class RowScore(NamedTuple):
@@ -54,7 +58,7 @@ class RowScore(NamedTuple):
 
 
 def score_rows(rows: Sequence[Row]) -> list[RowScore]:
-    """Every row's score, with one ``score_all`` call per group of rows sharing a reward and column names.
+    """Every row's score, with one ``score_all`` call per group of rows sharing a reward, column names and progress.
 
     Errors of the rewards (a ``SolutionError`` for unreadable ground truth, bad columns) propagate.
     """
@@ -75,17 +79,17 @@ def score_rows_isolated(rows: Sequence[Row]) -> list[RowScore | Exception]:
     return results  # type: ignore[return-value]
 
 
-def _groups(rows: Sequence[Row]) -> dict[tuple[int, tuple[str, ...]], list[int]]:
-    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+def _groups(rows: Sequence[Row]) -> dict[tuple[Any, ...], list[int]]:
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for i, row in enumerate(rows):
-        groups.setdefault((id(row.reward), tuple(row.columns)), []).append(i)
+        groups.setdefault((id(row.reward), tuple(row.columns), row.progress), []).append(i)
     return groups
 
 
 def _score_group(rows: Sequence[Row]) -> list[RowScore]:
-    """Rows of one reward with the same column names, scored by one ``score_all`` call."""
+    """Rows of one reward with the same column names and progress, scored by one ``score_all`` call."""
     reward = rows[0].reward
-    batch = reward.score_all([row.completion for row in rows],
+    batch = reward.score_all([row.completion for row in rows], **dict(rows[0].progress),
                              **{n: [row.columns[n] for row in rows] for n in rows[0].columns})
     names = list(batch.parts)
     reasons = [part.reasons for part in batch.parts.values()]

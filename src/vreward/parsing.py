@@ -19,10 +19,10 @@ import itertools
 import operator
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -193,6 +193,90 @@ def answer_texts(texts: Sequence[str | None], *, require_answer_tag: bool = True
             for text, t, p, s, e in zip(texts, thinks, opens, starts, ends)]
 
 
+@dataclass(frozen=True)
+class TextSpans:
+    """Texts of a batch as spans of one UTF-8 buffer: text ``i`` is ``buf[starts[i]:ends[i]]`` (``starts[i] < 0``:
+    no text), for the scanner's readers (:mod:`vreward.rewards.reading`)."""
+
+    buf: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, texts: Sequence[str | None]) -> TextSpans:
+        texts = list(texts)
+        buf, starts, ends = _encode(texts)
+        if None in texts:
+            starts[np.fromiter((t is None for t in texts), bool, len(texts))] = -1
+        return cls(buf, starts, ends)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def text(self, i: int) -> str | None:
+        s = int(self.starts[i])
+        return None if s < 0 else self.buf[s:int(self.ends[i])].decode("utf-8", "replace")
+
+    def texts(self) -> list[str | None]:
+        """Every text, decoded (an ASCII buffer once, then sliced)."""
+        if not self.buf.isascii():
+            return [self.text(i) for i in range(len(self))]
+        whole = self.buf.decode("ascii")
+        starts = self.starts.tolist()
+        out: list[str | None] = list(map(whole.__getitem__, map(slice, starts, self.ends.tolist())))
+        if min(starts, default=0) < 0:
+            out = [None if s < 0 else t for s, t in zip(starts, out)]
+        return out
+
+
+@dataclass(frozen=True)
+class AnswerBatch:
+    """The answers of a batch's completions by the scanner's rule (the answer block of :func:`parse_texts`), found
+    without reading boxes: for rewards that read an answer's text. ``completions`` are the texts as given (``family``
+    the model family they are read in), ``answers`` the answers' spans; ``status`` is the parse status of a row
+    without answer text (``not_text``, ``no_answer_tag``, ``empty_answer``), ``ok`` for every other row, as
+    :func:`parse_texts` gives it."""
+
+    completions: list[str | None]
+    answers: TextSpans
+    status: np.ndarray
+    require_answer_tag: bool = True
+    family: Any = None
+
+    def __len__(self) -> int:
+        return len(self.completions)
+
+    def answer(self, i: int) -> str | None:
+        return self.answers.text(i)
+
+    @cached_property
+    def points(self) -> ParsedPoints:
+        """The points of every answer, as :attr:`ParsedBatch.points` reads them."""
+        return _scan_points(self.answers.buf, self.answers.starts, self.answers.ends)
+
+
+def answer_batch(texts: Sequence[str | None], *, require_answer_tag: bool = True, family: Any = None) -> AnswerBatch:
+    """The answer of every text (None: not text) by the scanner's rule, in one pass that reads no boxes; ``family``
+    as in :func:`parse_texts` (its translator rewrites native boxes first)."""
+    from vreward._scan import scan_answers_into
+
+    texts = list(texts)
+    n = len(texts)
+    syntax = translator(family)
+    buf, starts, ends = _encode(texts if syntax is None else [None if t is None else syntax.translate(t)
+                                                               for t in texts])
+    answer_start, answer_end, status = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
+    done = scan_answers_into(np.frombuffer(buf, np.uint8), starts, ends, bool(require_answer_tag), answer_start,
+                             answer_end, status)
+    if done != n:
+        raise RuntimeError(f"the answer scanner refused its arrays (returned {done})")
+    if None in texts:
+        none = np.fromiter((t is None for t in texts), bool, n)
+        status[none] = STATUS_NOT_TEXT
+        answer_start[none] = -1
+    return AnswerBatch(texts, TextSpans(buf, answer_start, answer_end), status, bool(require_answer_tag), family)
+
+
 class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 
@@ -325,24 +409,16 @@ class ParsedPoints:
 
 
 def _scan_points(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> ParsedPoints:
-    """Run the point scanner over the answer spans, growing its arrays as the box scan does."""
-    from vreward._scan import ScanPoints, scan_points_into
+    """Run the point scanner over the answer spans (its arrays grown as the rows need)."""
+    from vreward._scan import POINT_LEN, scan_points_into
 
     arr = np.frombuffer(buf, np.uint8)
     n = len(starts)
-    found = ScanPoints.allocate(n, max(16, 2 * n))
-    row = 0
-    while True:
-        done = scan_points_into(arr, starts, ends, row, *found)
-        if done == n:
-            break
-        if not row <= done < n:
-            raise RuntimeError(f"the point scanner refused its arrays (returned {done})")
-        nq, need = int(found.offsets[done]), int(found.offsets[done + 1])
-        found = found.grown(max(2 * len(found.points), need + 16), nq)
-        row = done
+    found = resumed_scan(lambda row, out: scan_points_into(arr, starts, ends, row, out.offsets, *out.items),
+                         RowItems.allocate(n, max(16, 2 * n), ((POINT_LEN,), np.float64), ((POINT_LEN, 2), np.int64),
+                                           ((), np.bool_)), lambda out: out.offsets, "point scanner")
     total = int(found.offsets[n])
-    points, spans, slow = found.points[:total], found.spans[:total], found.slow[:total]
+    points, spans, slow = (a[:total] for a in found.items)
     for q in np.flatnonzero(slow).tolist():  # numbers the scanner could not convert exactly
         points[q] = [float(buf[a:b]) for a, b in spans[q].tolist()]
     points.flags.writeable = False
@@ -427,19 +503,68 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
     from vreward._scan import ScanBoxes, ScanRows, scan_into
     n = len(starts)
     rows = ScanRows.allocate(n)
-    found = ScanBoxes.allocate(max(16, 4 * n) if cap is None else max(1, cap))
-    scratch = _scratch()
-    row = 0
-    while True:
-        done = scan_into(arr, starts, ends, bool(require_answer_tag), row, tuple(rows), tuple(found), tuple(scratch))
-        if done == n:
-            break
-        if not row <= done < n:
-            raise RuntimeError(f"the completion scanner refused its arrays (returned {done})")
-        nb, need = int(rows.offsets[done]), int(rows.offsets[done + 1])
-        found = found.grown(max(2 * len(found.boxes), need + 16), nb)
-        row = done
+    scratch = tuple(_scratch())
+    tag = bool(require_answer_tag)
+    found = resumed_scan(lambda row, out: scan_into(arr, starts, ends, tag, row, tuple(rows), tuple(out), scratch),
+                         ScanBoxes.allocate(max(16, 4 * n) if cap is None else max(1, cap)),
+                         lambda out: rows.offsets, "completion scanner")
     return rows, found.head(int(rows.offsets[n]))
+
+
+G = TypeVar("G", bound="Growable")
+
+
+class Growable(Protocol):
+    """Output arrays of a scan that stops at the first row whose items do not fit (``_scan``'s point, box and
+    value arrays)."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def grown(self: G, capacity: int, keep: int) -> G: ...
+
+
+@dataclass(frozen=True)
+class RowItems:
+    """The output arrays of a scanner pass that writes any number of items a row (points, values, runs): row ``r``
+    owns items ``offsets[r]:offsets[r + 1]`` of each array of ``items`` (one capacity along their first axis), and
+    ``flags[r]`` says what the pass says of a row."""
+
+    offsets: np.ndarray
+    flags: np.ndarray
+    items: tuple[np.ndarray, ...]
+
+    @classmethod
+    def allocate(cls, n: int, capacity: int, *items: tuple[tuple[int, ...], type]) -> RowItems:
+        """Arrays for ``n`` rows and ``capacity`` items of each ``(shape of an item, dtype)`` of ``items``."""
+        return cls(np.zeros(n + 1, np.int64), np.zeros(n, np.bool_),
+                   tuple(np.empty((capacity, *shape), dtype) for shape, dtype in items))
+
+    @property
+    def capacity(self) -> int:
+        return self.items[0].shape[0]
+
+    def grown(self, capacity: int, keep: int) -> RowItems:
+        """Arrays of a larger ``capacity`` holding the first ``keep`` items (the same rows)."""
+        items = tuple(np.empty((capacity, *a.shape[1:]), a.dtype) for a in self.items)
+        for old, new in zip(self.items, items):
+            new[:keep] = old[:keep]
+        return RowItems(self.offsets.copy(), self.flags.copy(), items)
+
+
+def resumed_scan(scan: Callable[[int, G], int], out: G, offsets: Callable[[G], np.ndarray], what: str) -> G:
+    """Run ``scan(row0, out)`` over every row of a batch: when it stops at a row whose items do not fit (it returns
+    that row, with ``offsets(out)`` holding the items before it and the capacity it needs after it), grow ``out``
+    keeping the items before that row and resume there. ``scan`` returns the number of rows when done."""
+    row = 0
+    n = len(offsets(out)) - 1
+    while (done := scan(row, out)) != n:
+        if not row <= done < n:
+            raise RuntimeError(f"the {what} refused its arrays (returned {done})")
+        at = offsets(out)
+        out = out.grown(max(2 * out.capacity, int(at[done + 1]) + 16), int(at[done]))
+        row = done
+    return out
 
 
 def parse_key(texts: Sequence[str | None], require_answer_tag: bool, syntax: str | None = None) -> ContentKey:

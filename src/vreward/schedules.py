@@ -18,6 +18,7 @@ bug of Vision-R1's released code, whose threshold schedule never receives the st
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -64,8 +65,37 @@ def training_progress(kwargs: Mapping[str, Any]) -> Progress | None:
     return None
 
 
+PROGRESS_KEYS = ("progress", "step", "max_steps")
+
+
+def progress_keywords(*sources: Mapping[str, Any] | None) -> tuple[tuple[str, float], ...]:
+    """The progress keywords (``progress``, ``step``, ``max_steps``) that the trainers' adapters pass to the rewards,
+    each from the first of ``sources`` that sets it (a row's fields before the trainer call's options; a
+    ``trainer_state`` gives ``step`` and ``max_steps``); sorted pairs, for :class:`vreward.batching.Row`. A value
+    that is not a number raises ``ValueError``; nothing is made up where no source says where training is."""
+    found: dict[str, float] = {}
+    for source in sources:
+        if not source:
+            continue
+        state = training_progress({"trainer_state": source.get("trainer_state")})
+        values = {**({"step": state.step, "max_steps": state.max_steps} if state else {}),
+                  **{k: source.get(k) for k in PROGRESS_KEYS if source.get(k) is not None}}
+        for key, value in values.items():
+            if key in found or value is None:
+                continue
+            if not _number(value) or value in (float("inf"), float("-inf")):
+                raise ValueError(f"training progress `{key}` must be a number, got {value!r:.40}")
+            found[key] = float(value)
+    return tuple(sorted(found.items()))
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    """A real number (numpy's too), not a bool, not NaN."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+
+
+class ProgressError(ValueError):
+    """A scheduled value needs to know where training is, and the keywords do not say (enough)."""
 
 
 class _Schedule(BaseModel):
@@ -78,14 +108,14 @@ class _Schedule(BaseModel):
         """Where training is, in this schedule's unit (a ``ValueError`` naming the keywords when unknown)."""
         progress = training_progress(kwargs)
         if progress is None:
-            raise ValueError(f"this reward's schedule ({self.describe()}) needs the training step: pass "
-                             f"{PROGRESS_KEYWORDS}")
+            raise ProgressError(f"this reward's schedule ({self.describe()}) needs the training step: pass "
+                                f"{PROGRESS_KEYWORDS}")
         if self.by == "step":
             return progress.step
         fraction = progress.fraction
         if fraction is None:
-            raise ValueError(f"schedule {self.describe()} is by fraction of training but max_steps is unknown: "
-                             "pass progress= (0-1), or max_steps=, or give the schedule by='step'")
+            raise ProgressError(f"schedule {self.describe()} is by fraction of training but max_steps is unknown: "
+                                "pass progress= (0-1), or max_steps=, or give the schedule by='step'")
         return fraction
 
     def describe(self) -> str:

@@ -10,6 +10,10 @@ phrase (:mod:`vreward.http_reasons`: OpenRLHF logs only that). Requests of up to
 scored on the event loop, the rows of concurrent requests together (:class:`vreward.batching.RowBatcher`: no
 thread hop, one ``score_all`` per reward for all of them); larger ones run in the worker thread pool.
 
+Training progress for rewards with schedules comes from OpenRLHF label objects (``progress``, or ``step`` and
+``max_steps``), ``/score`` bodies, or the URL's query (``?progress=0.3``); a scheduled reward told none refuses the
+request (422). Rows naming a ``data_source`` add to per-source means of each reward (``/metrics``).
+
 OpenRLHF rows whose label cannot be read score 0 with ``extra_logs["label_error"] = 1`` and are counted
 (``vreward_label_errors_total``), so one bad row never stops training; ``strict=True`` refuses the request
 (422, naming the row and the field) instead.
@@ -32,12 +36,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vreward import http_reasons
-from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, OpenRLHFRow, build_response, parse_request
+from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, SOURCE_KEY, OpenRLHFRow, build_response, parse_request
 from vreward.batching import Row, RowBatcher, RowScore, score_rows_isolated
 from vreward.cache import BoundedCache
 from vreward.composite import CompositeReward, make_task_reward
 from vreward.errors import ClientError
 from vreward.registry import TASKS
+from vreward.schedules import PROGRESS_KEYS, ProgressError, progress_keywords
+from vreward.sources import MAX_SOURCES
 
 # A Qwen2.5-VL query carries up to 16,384 <|image_pad|> tokens per image (about 200 kB of text), and older
 # OpenRLHF clients post hundreds of queries per request.
@@ -45,8 +51,9 @@ DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
 DEFAULT_MAX_BATCH = 4096
 # Requests of at most this many rows are scored on the event loop, micro-batched with concurrent ones.
 INLINE_ROWS = 16
-# Columns /score passes to the rewards beside `solution` (image sizes only: no paths the server would open).
-SCORE_COLUMNS = ("width", "height", "image_size")
+# Columns /score passes to the rewards beside `solution` (image sizes and data sources: no paths the server would
+# open).
+SCORE_COLUMNS = ("width", "height", "image_size", SOURCE_KEY)
 _REWARD_CACHE_SIZE = 32
 
 
@@ -63,6 +70,8 @@ class Metrics:
         self.scoring_errors = 0
         self.prompt_not_prefix = 0
         self.label_errors = 0
+        self.source_rows: Counter[str] = Counter()  # data source -> rows scored
+        self.source_sums: dict[str, Counter[str]] = {}  # data source -> reward name -> summed score
 
     def observe(self, endpoint: str, status: int, seconds: float, completions: int = 0) -> None:
         with self._lock:
@@ -74,6 +83,17 @@ class Metrics:
     def add(self, name: str, value: int) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + value)
+
+    def observe_sources(self, sources: list[Any], scores: list[Mapping[str, float]]) -> None:
+        """Add each scored row's rewards to its data source's sums (V-Triune's source-level monitoring): rows
+        without a source or a score are left out, and past MAX_SOURCES sources new ones are not tracked."""
+        with self._lock:
+            for source, row in zip(sources, scores):
+                if source is None or not row or (source not in self.source_rows
+                                                 and len(self.source_rows) >= MAX_SOURCES):
+                    continue
+                self.source_rows[source] += 1
+                self.source_sums.setdefault(source, Counter()).update(row)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -89,6 +109,9 @@ class Metrics:
                 "scoring_errors": self.scoring_errors,
                 "prompt_not_prefix": self.prompt_not_prefix,
                 "label_errors": self.label_errors,
+                "sources": {source: {"rows": rows, "mean": {name: total / rows for name, total in
+                                                            sorted(self.source_sums[source].items())}}
+                            for source, rows in sorted(self.source_rows.items())},
                 "latency_seconds": {e: {"sum": self.latency_sum[e], "count": self.latency_count[e]}
                                     for e in sorted(self.latency_count)},
             }
@@ -112,6 +135,14 @@ class Metrics:
             "# HELP vreward_label_errors_total OpenRLHF rows whose label cannot be read (scored 0 unless strict).",
             "# TYPE vreward_label_errors_total counter",
             f"vreward_label_errors_total {snap['label_errors']}",
+            "# HELP vreward_source_rows_total Rows scored by data source (labels' or columns' data_source).",
+            "# TYPE vreward_source_rows_total counter",
+            *(f'vreward_source_rows_total{{source="{_label(source)}"}} {v["rows"]}'
+              for source, v in snap["sources"].items()),
+            "# HELP vreward_source_score_mean Mean score of each reward by data source.",
+            "# TYPE vreward_source_score_mean gauge",
+            *(f'vreward_source_score_mean{{reward="{_label(name)}",source="{_label(source)}"}} {mean:.6f}'
+              for source, v in snap["sources"].items() for name, mean in v["mean"].items()),
             "# HELP vreward_request_duration_seconds Request latency by endpoint.",
             "# TYPE vreward_request_duration_seconds summary",
         ]
@@ -274,9 +305,13 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             refuse_label_errors(rows)
         task_name = request.query_params.get("task")
         reward = reward_for(task_name)
+        query_progress = _query_progress(request.query_params)
         readable = [i for i, row in enumerate(rows) if row.label_error is None]
         results = await score_each([Row(reward_for(task_name, req_family=rows[i].family), rows[i].completion,
-                                        {"solution": rows[i].solution, **rows[i].columns}) for i in readable])
+                                        {"solution": rows[i].solution, **rows[i].columns},
+                                        progress_keywords(dict(rows[i].progress), query_progress))
+                                    for i in readable])
+        refuse_missing_progress(results)
         unexpected(results)
         scored: list[RowScore | None] = [None] * len(rows)
         for i, result in zip(readable, results):
@@ -290,6 +325,8 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             refuse_label_errors(rows)
         names = [r.__name__ for r in reward.rewards]
         parts = {name: [s.scores[name] if s else 0.0 for s in scored] for name in names}
+        metrics.observe_sources([row.columns.get(SOURCE_KEY) if s else None for row, s in zip(rows, scored)],
+                                [s.scores if s else {} for s in scored])
         metrics.add("label_errors", sum(row.label_error is not None for row in rows))
         metrics.add("prompt_not_prefix", sum(not row.prompt_found for row in rows))
         response = build_response([s.total if s else 0.0 for s in scored],
@@ -299,7 +336,8 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     async def score_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         if not isinstance(body, dict):
             raise ClientError("the body must be a JSON object", 422)
-        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns", "family"})
+        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns", "family",
+                                      *PROGRESS_KEYS})
         if unknown:
             raise ClientError(f"unknown keys {unknown}", 422)
         completions = body.get("completions")
@@ -327,14 +365,20 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
         if req_task is not None and not isinstance(req_task, str):
             raise ClientError("`task` must be a string", 422)
         reward = reward_for(req_task, body.get("weights"), body.get("options"), body.get("family"))
-        results = await score_each([Row(reward, c, {"solution": s, **{k: v[i] for k, v in columns.items()}})
-                               for i, (c, s) in enumerate(zip(completions, solutions))])
+        try:
+            progress = progress_keywords(body)
+        except ValueError as exc:
+            raise ClientError(str(exc), 422) from None
+        results = await score_each([Row(reward, c, {"solution": s, **{k: v[i] for k, v in columns.items()}}, progress)
+                                    for i, (c, s) in enumerate(zip(completions, solutions))])
+        refuse_missing_progress(results)
         for i, result in enumerate(results):
             if isinstance(result, ValueError):  # ground truth or columns: the request's fault
                 raise ClientError(f"row {i}: {row_problem(result)}", 422)
         unexpected(results)
         names = [r.__name__ for r in reward.rewards]
         scored = [r if isinstance(r, RowScore) else None for r in results]
+        metrics.observe_sources(columns.get(SOURCE_KEY) or [None] * n, [s.scores if s else {} for s in scored])
         return {"task": req_task or task, "total": [s.total if s else 0.0 for s in scored],
                 "rewards": {name: {"scores": [s.scores[name] if s else 0.0 for s in scored],
                                    "reasons": [s.reasons[name] if s else "scoring_error" for s in scored]}
@@ -367,6 +411,13 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     return app
 
 
+def refuse_missing_progress(results: list[RowScore | BaseException]) -> None:
+    """A 422 when a scheduled reward was not told where training is (no row of such a request can be scored)."""
+    missing = next((r for r in results if isinstance(r, ProgressError)), None)
+    if missing is not None:
+        raise ClientError(f"{missing}: in the label objects, or the URL's query (?progress=0.3)", 422)
+
+
 def refuse_label_errors(rows: list[OpenRLHFRow]) -> None:
     """Strict mode: a 422 naming the first row whose label cannot be read, and how many there are."""
     errors = [row.label_error for row in rows if row.label_error is not None]
@@ -375,11 +426,32 @@ def refuse_label_errors(rows: list[OpenRLHFRow]) -> None:
         raise ClientError(f"{errors[0]}{more}", 422)
 
 
+def _label(value: str) -> str:
+    """A Prometheus label value, escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _query_progress(params: Mapping[str, str]) -> dict[str, float]:
+    """The training progress the URL's query gives (``?progress=0.3``, ``?step=120&max_steps=1000``)."""
+    out = {}
+    for key in PROGRESS_KEYS:
+        if params.get(key) is not None:
+            try:
+                out[key] = float(params[key])
+            except ValueError:
+                raise ClientError(f"query parameter `{key}` must be a number, got {params[key]!r:.40}", 422) from None
+    return out
+
+
 def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
-    """Image sizes must be positive finite numbers (``image_size``: [width, height] pairs)."""
+    """Image sizes must be positive finite numbers (``image_size``: [width, height] pairs); data sources strings."""
     def positive(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
 
+    for i, v in enumerate(columns.get(SOURCE_KEY, ())):
+        if v is not None and not isinstance(v, str):
+            raise ClientError(f"`{SOURCE_KEY}[{i}]` must be a string, got {v!r:.40}", 422)
+    columns = {k: v for k, v in columns.items() if k != SOURCE_KEY}
     for key, values in columns.items():
         for i, v in enumerate(values):
             ok = (all(positive(x) for x in v) and len(v) == 2) if key == "image_size" and isinstance(v, list) \

@@ -7,16 +7,18 @@ letting the row silently score 0.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from vreward.arrays import largest_coordinates
 from vreward.cache import BoundedCache, ContentKey
 from vreward.parsing import ParsedBatch, parse_texts
+
+T = TypeVar("T")
 
 
 class SolutionError(ValueError):
@@ -106,17 +108,78 @@ def raise_first(problems: Mapping[int, str]) -> None:
     raise SolutionError(f"solution row {row}: {problems[row]}{more}", row)
 
 
-def _solution_texts(solutions: Sequence[Any] | None, n: int | None) -> list[Any]:
-    """The column as a list (a ``SolutionError`` when it is missing or of the wrong shape), strings kept, other
-    values as their JSON text where they have one."""
+def solution_column(solutions: Sequence[Any] | None, n: int | None) -> Sequence[Any]:
+    """The ``solution`` column, one entry per completion; a :class:`SolutionError` when it is missing or of the
+    wrong shape (every reward's ground truth passes here)."""
     if solutions is None:
         raise SolutionError("no ground truth: pass the dataset's `solution` column (solution=[...])")
-    if isinstance(solutions, (str, bytes, dict)) or not hasattr(solutions, "__len__"):
+    if isinstance(solutions, (str, bytes, Mapping)) or not hasattr(solutions, "__len__"):
         raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
     if not isinstance(solutions, (list, tuple)):
         solutions = list(solutions)  # e.g. a datasets Column
     if n is not None and len(solutions) != n:
         raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
+    return solutions
+
+
+@dataclass(frozen=True)
+class DistinctSolutions:
+    """A batch's solutions, each distinct one once (GRPO repeats each prompt's solution once per generation): row
+    ``i`` holds ``values[rows[i]]``. Rewards read each distinct value once and lay the result out by ``rows``."""
+
+    values: list[Any]
+    rows: np.ndarray
+
+    def read_each(self, read: Callable[[Any], T]) -> tuple[list[T | None], dict[int, str]]:
+        """``read`` of each distinct value (None where it raises ``ValueError``), and the problem of each value it
+        refuses (by index into ``values``: its message)."""
+        out: list[T | None] = []
+        problems: dict[int, str] = {}
+        for k, value in enumerate(self.values):
+            try:
+                out.append(read(value))
+            except ValueError as exc:
+                problems[k] = str(exc)
+                out.append(None)
+        return out, problems
+
+    def row_problems(self, problems: Mapping[int, str], strict: bool) -> dict[int, str]:
+        """The problem of each row whose distinct value has one (``problems`` by index into ``values``): those
+        rows score 0 with reason ``bad_ground_truth``, or, ``strict``, the first raises :class:`SolutionError`."""
+        if not problems:
+            return {}
+        out = {i: problems[k] for i, k in enumerate(self.rows.tolist()) if k in problems}
+        if strict:
+            raise_first(out)
+        return out
+
+
+def distinct_solutions(solutions: Sequence[Any] | None, n: int | None) -> DistinctSolutions:
+    """The distinct values of a ``solution`` column (checked by :func:`solution_column`); values are told apart
+    by their text (strings as they are, other values by type and JSON text, or ``repr``)."""
+    column = solution_column(solutions, n)
+    if set(map(type, column)) <= {str}:
+        index = {k: i for i, k in enumerate(dict.fromkeys(column))}
+        return DistinctSolutions(list(index), np.fromiter(map(index.__getitem__, column), np.int64, len(column)))
+    firsts: dict[Any, Any] = {}
+    keys = [_distinct_key(s) for s in column]
+    for key, value in zip(keys, column):
+        firsts.setdefault(key, value)
+    index = {k: i for i, k in enumerate(firsts)}
+    return DistinctSolutions(list(firsts.values()), np.fromiter(map(index.__getitem__, keys), np.int64, len(keys)))
+
+
+def _distinct_key(solution: Any) -> Any:
+    if type(solution) is str:
+        return solution
+    text = solution_text(solution)
+    return (type(solution).__name__, text if text is not None else repr(solution))
+
+
+def _solution_texts(solutions: Sequence[Any] | None, n: int | None) -> list[Any]:
+    """The column (:func:`solution_column`) as a list, strings kept, other values as their JSON text where they
+    have one."""
+    solutions = solution_column(solutions, n)
     if set(map(type, solutions)) <= {str}:
         return list(solutions)
     return [s if type(s) is str else _Unreadable.of(s) for s in solutions]
@@ -182,36 +245,32 @@ def _problem(parsed: ParsedBatch, text: Any, u: int) -> str:
     return f"{problem}: {snippet!r}"
 
 
+def answer_of(solution: str) -> str:
+    """The answer of a solution text: inside its first ``<answer>...</answer>`` (to the end when not closed), else
+    the whole text."""
+    a = solution.find("<answer>")
+    if a < 0:
+        return solution
+    b = solution.find("</answer>", a + 8)
+    return solution[a + 8:] if b < 0 else solution[a + 8:b]
+
+
 def read_answers(solutions: Sequence[Any] | None, n: int | None = None,
                  *, strict: bool = True) -> tuple[list[str | None], dict[int, str]]:
-    """Answer text of each solution (inside ``<answer>...</answer>`` when present), for classification, and the
-    problem of each row that has none (not a string, or empty): ``strict`` raises :class:`SolutionError` for the
-    first, otherwise its answer is None."""
-    if solutions is None:
-        raise SolutionError("no ground truth: pass the dataset's `solution` column (solution=[...])")
-    if isinstance(solutions, (str, bytes, dict)) or not hasattr(solutions, "__len__"):
-        raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
-    if n is not None and len(solutions) != n:
-        raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
-    if set(map(type, solutions)) <= {str}:  # the usual column: each distinct name read once (GRPO repeats them)
-        names = {s: _class_name(s) for s in set(solutions)}
-        out = list(map(names.__getitem__, solutions))
+    """Answer text of each solution (:func:`answer_of`, stripped), for rewards comparing text (classes, OCR), and
+    the problem of each row that has none (not a string, or empty): ``strict`` raises :class:`SolutionError` for
+    the first, otherwise its answer is None."""
+    column = solution_column(solutions, n)
+    if set(map(type, column)) <= {str}:  # the usual column: each distinct text read once (GRPO repeats them)
+        answers = {s: answer_of(s).strip() or None for s in set(column)}
+        out: list[str | None] = list(map(answers.__getitem__, column))
     else:
-        out = [_class_name(s) if isinstance(s, str) else None for s in solutions]
-    problems = {i: "empty class name" if isinstance(s, str) else f"expected a class name string, got {type(s).__name__}"
-                for i, (s, name) in enumerate(zip(solutions, out)) if name is None} if None in out else {}
+        out = [answer_of(s).strip() or None if isinstance(s, str) else None for s in column]
+    problems = {i: "empty answer" if isinstance(s, str) else f"expected a string, got {type(s).__name__}"
+                for i, (s, a) in enumerate(zip(column, out)) if a is None} if None in out else {}
     if strict and problems:
         raise_first(problems)
     return out, problems
-
-
-def _class_name(solution: str) -> str | None:
-    """The answer of a solution string (inside ``<answer>...</answer>`` when present), stripped; None when empty."""
-    a = solution.find("<answer>")
-    if a >= 0:
-        b = solution.find("</answer>", a + 8)
-        solution = solution[a + 8:] if b < 0 else solution[a + 8:b]
-    return solution.strip() or None
 
 
 def solution_answers(solutions: Sequence[Any] | None, n: int | None = None) -> list[str]:

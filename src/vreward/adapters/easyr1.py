@@ -21,7 +21,10 @@ the paper's definitions; rewards with a ``scale`` option (the paper's GIoU) are 
 scale, in [0, 1] like the others (override with ``options={"giou": {"scale": "paper"}}``). ``family`` names the
 policy's model family (how its answers are read and the frame of its boxes, e.g. ``family=qwen3_vl``). Pixel
 frames need the image size: a ``width`` and ``height`` (or ``image_size``) key in each reward input, where a
-customized EasyR1 passes one.
+customized EasyR1 passes one. EasyR1 passes no training step: rewards with schedules (``vreward.schedules``) read
+``progress`` (0-1) or ``step`` (with ``max_steps``) from the reward inputs, where a customized EasyR1 adds them,
+else from ``reward_function_kwargs``, and otherwise raise, naming them. A ``data_source`` key in every input is
+passed to the rewards as their ``data_source`` column.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from vreward.adapters.loading import use_package_objects
 from vreward.adapters.rows import task_reward
 from vreward.batching import BAD_GROUND_TRUTH
 from vreward.registry import TaskSpec, reward_spec, task_spec
+from vreward.schedules import PROGRESS_KEYS, progress_keywords
 
 __all__ = ["REWARD_NAME", "REWARD_TYPE", "compute_score"]
 
@@ -70,8 +74,10 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], *positional: Any, 
         if all(all(r.get(k) is not None for k in keys) for r in reward_inputs):
             columns.update({k: [r[k] for r in reward_inputs] for k in keys})
             break
+    if all(r.get("data_source") is not None for r in reward_inputs):
+        columns["data_source"] = [r["data_source"] for r in reward_inputs]
     batch = reward.score_all([strip_end(r["response"]) if isinstance(r["response"], str) else r["response"]
-                              for r in reward_inputs], **columns)
+                              for r in reward_inputs], **dict(_progress(reward_inputs, kwargs)), **columns)
     parts = {name.removesuffix("_reward"): part.scores for name, part in batch.parts.items()}
     accuracy = sum(w * parts[name] for name, w in weights.items())
     fmt = parts["format"]
@@ -82,6 +88,16 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], *positional: Any, 
     return [{"overall": float(overall[i]), "format": float(fmt[i]), "accuracy": float(accuracy[i]),
              **{name: float(scores[i]) for name, scores in extra.items()}, "bad_ground_truth": bad_truth[i]}
             for i in range(len(reward_inputs))]
+
+
+def _progress(reward_inputs: Sequence[Mapping[str, Any]], kwargs: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """The batch's training progress: ``progress`` / ``step`` / ``max_steps`` of the reward inputs (where a customized
+    EasyR1 passes them, the same in every input), else the reward function kwargs of the same names."""
+    carried = {tuple(r.get(k) for k in PROGRESS_KEYS) for r in reward_inputs}
+    if len(carried) > 1:
+        raise ValueError(f"the reward inputs of one batch give different training progress ({PROGRESS_KEYS}): "
+                         f"{sorted(map(str, carried))[:4]}")
+    return progress_keywords(dict(zip(PROGRESS_KEYS, carried.pop())), kwargs)
 
 
 def _accuracy_weights(spec: TaskSpec, confidence_weight: float | None,

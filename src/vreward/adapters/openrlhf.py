@@ -27,6 +27,10 @@ because the format reward matches the whole text.
 >>> split_response("other text", "prompt")
 ('other text', False)
 
+A label object (a dict, or JSON text of one, with a ``solution`` key) may also give the image size (``width``,
+``height``, ``image_size``), the model ``family``, the row's ``data_source`` and where training is (``progress``
+0-1, or ``step`` with ``max_steps``: OpenRLHF sends no step itself; the server also reads them from its URL's query).
+
 A label that cannot be read (no ``solution``, an empty label, a malformed ground truth) is the row's
 ``label_error``: the server answers such rows with reward 0 and ``extra_logs["label_error"] = 1`` by default,
 or refuses the request in strict mode (``vreward serve --strict``).
@@ -35,27 +39,32 @@ or refuses the request in strict mode (``vreward serve --strict``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vreward.adapters.chat import DEFAULT_STRIP_SUFFIXES, after_last_assistant_turn, prompt_end, strip_end
 from vreward.errors import ClientError
+from vreward.schedules import progress_keywords
 
-__all__ = ["DEFAULT_STRIP_SUFFIXES", "LABEL_COLUMNS", "OpenRLHFRow", "build_response", "parse_request",
+__all__ = ["DEFAULT_STRIP_SUFFIXES", "LABEL_COLUMNS", "SOURCE_KEY", "OpenRLHFRow", "build_response", "parse_request",
            "split_response"]
 
 # Keys of a label object (a dict, or a JSON object string starting with "{" that has a "solution" key) that
 # become reward keywords beside the solution: image sizes for frame conversion. A `family` key names the model
 # family of the row (vreward.families), which sets how its answer is read and the model's frame.
 LABEL_COLUMNS: tuple[str, ...] = ("width", "height", "image_size")
+# A label object's key naming the row's data source (the rewards' ``data_source`` column; the server's per-source
+# metrics). Its ``progress`` / ``step`` / ``max_steps`` keys say where training is (vreward.schedules).
+SOURCE_KEY = "data_source"
 MISSING_LABEL_HINT = ("start OpenRLHF with --data.label_key (--label_key before 0.10) naming the dataset's "
                       "ground-truth column")
 
 
 @dataclass(frozen=True)
 class OpenRLHFRow:
-    """One query of a request: the response to score, its ground truth and size columns, whether its prompt was
-    found in the query, and why its label cannot be read (None when it can)."""
+    """One query of a request: the response to score, its ground truth and columns (image size, data source),
+    whether its prompt was found in the query, why its label cannot be read (None when it can), its model family
+    and the training progress its label gives (``progress`` / ``step`` / ``max_steps``)."""
 
     completion: str
     solution: Any
@@ -63,9 +72,10 @@ class OpenRLHFRow:
     prompt_found: bool
     label_error: str | None = None
     family: str | None = None
+    progress: tuple[tuple[str, float], ...] = ()
 
     def with_label_error(self, message: str) -> OpenRLHFRow:
-        return OpenRLHFRow(self.completion, self.solution, self.columns, self.prompt_found, message, self.family)
+        return replace(self, label_error=message)
 
 
 def split_response(query: str, prompt: str | None,
@@ -117,32 +127,41 @@ def parse_request(body: Any, *, max_batch: int | None = None,
     rows = []
     for i, query in enumerate(queries):
         text, found = split_response(query, prompts[i] if prompts is not None else None, strip_suffixes)
-        solution, columns, error, family = _read_label(labels, i)
-        rows.append(OpenRLHFRow(text, solution, columns, found, error, family))
+        rows.append(_read_label(labels, i, text, found))
     return rows
 
 
-def _read_label(labels: list[Any] | None, i: int) -> tuple[Any, dict[str, Any], str | None, str | None]:
-    """(solution, size columns, why the label cannot be read, model family) of row ``i``."""
+def _read_label(labels: list[Any] | None, i: int, completion: str, prompt_found: bool) -> OpenRLHFRow:
+    """Row ``i`` with what its label says: solution, columns, model family, progress (or why it cannot be read)."""
+    row = OpenRLHFRow(completion, None, {}, prompt_found)
     if labels is None:
-        return None, {}, f"`labels` is missing: {MISSING_LABEL_HINT}", None
+        return row.with_label_error(f"`labels` is missing: {MISSING_LABEL_HINT}")
     label = labels[i]
     obj = label if isinstance(label, Mapping) else _json_object(label)
     if obj is None:
         if label is None or (isinstance(label, str) and not label.strip()):
-            return None, {}, f"`labels[{i}]` is empty: {MISSING_LABEL_HINT}", None
-        return label, {}, None, None
+            return row.with_label_error(f"`labels[{i}]` is empty: {MISSING_LABEL_HINT}")
+        return replace(row, solution=label)
     if obj.get("solution") is None:
-        return None, {}, f"`labels[{i}]` is an object without a `solution` key", None
+        return row.with_label_error(f"`labels[{i}]` is an object without a `solution` key")
     family = obj.get("family")
     if family is not None and not isinstance(family, str):
-        return None, {}, f"`labels[{i}].family` must be a string, got {family!r:.40}", None
+        return row.with_label_error(f"`labels[{i}].family` must be a string, got {family!r:.40}")
     columns = {key: obj[key] for key in LABEL_COLUMNS if obj.get(key) is not None}
     bad = next((key for key, value in columns.items() if not _valid_size(key, value)), None)
     if bad is not None:
         kind = " pair [width, height]" if bad == "image_size" else ""
-        return None, {}, f"`labels[{i}].{bad}` must be a positive number{kind}, got {columns[bad]!r:.40}", None
-    return obj["solution"], columns, None, family
+        return row.with_label_error(f"`labels[{i}].{bad}` must be a positive number{kind}, got {columns[bad]!r:.40}")
+    source = obj.get(SOURCE_KEY)
+    if source is not None:
+        if not isinstance(source, str):
+            return row.with_label_error(f"`labels[{i}].{SOURCE_KEY}` must be a string, got {source!r:.40}")
+        columns[SOURCE_KEY] = source
+    try:
+        progress = progress_keywords(obj)
+    except ValueError as exc:
+        return row.with_label_error(f"`labels[{i}]`: {exc}")
+    return replace(row, solution=obj["solution"], columns=columns, family=family, progress=progress)
 
 
 def _json_object(label: Any) -> Mapping[str, Any] | None:

@@ -103,10 +103,14 @@ def row_value(info: Mapping[str, Any] | None, key: str, default: Any) -> Any:
     return info[key] if info and info.get(key) is not None else default
 
 
-def scored_row(reward: CompositeReward, completion: Any, solution: Any,
-               info: Mapping[str, Any] | None = None) -> Row:
-    """A :class:`~vreward.batching.Row` with the ground truth and, where the row has one, its image size."""
+def scored_row(reward: CompositeReward, completion: Any, solution: Any, info: Mapping[str, Any] | None = None,
+               data_source: Any = None, progress: tuple[tuple[str, float], ...] = ()) -> Row:
+    """A :class:`~vreward.batching.Row` with the ground truth and, where the row has them, its image size and data
+    source (the rewards' ``data_source`` column), scored at training ``progress``."""
+    columns = {"solution": solution}
     size = image_size(info)
-    columns = {"solution": solution} if size is None else {"solution": solution, "width": size[0],
-                                                             "height": size[1]}
-    return Row(reward, completion, columns)
+    if size is not None:
+        columns.update(width=size[0], height=size[1])
+    if data_source is not None:
+        columns["data_source"] = data_source
+    return Row(reward, completion, columns, progress)

@@ -13,9 +13,11 @@ nothing until :func:`register` is called, so a plugin file of your own can regis
     orms["iou_75"] = reward_class("iou", threshold=0.75, coords="qwen25vl", solution_coords="pixels")
 
 ms-swift calls ``reward(completions, **columns)`` with plain-string completions and every dataset column (and
-``trainer_state``) as keywords. The ground truth is the ``solution`` column (Visual-RFT's answers, class names),
-or ms-swift's grounding column ``objects`` (``{"bbox": [[x1, y1, x2, y2], ...], "bbox_type": "real" |
-"norm1000" | "norm1", ...}``: boxes in pixels, 0-1000 or 0-1, which set the ground truth's coordinate frame).
+``trainer_state``) as keywords. ``trainer_state`` (``global_step``, ``max_steps``) is the training progress of
+rewards with schedules (``vreward.schedules``); a ``data_source`` column is passed to the rewards. The ground
+truth is the ``solution`` column (Visual-RFT's answers, class names), or ms-swift's grounding column ``objects``
+(``{"bbox": [[x1, y1, x2, y2], ...], "bbox_type": "real" | "norm1000" | "norm1", ...}``: boxes in pixels, 0-1000 or
+0-1, which set the ground truth's coordinate frame).
 Image sizes come from ``width``/``height``, ``image_size`` or ms-swift's ``images`` column. Works with ms-swift 3
 (``swift.plugin``) and 4 (``swift.rewards``).
 """
@@ -33,11 +35,14 @@ from vreward.adapters.rows import task_reward
 from vreward.batching import Row, score_rows
 from vreward.composite import CompositeReward
 from vreward.registry import REWARDS, TASKS, build_reward
+from vreward.schedules import progress_keywords
 
 # ms-swift's objects.bbox_type -> the coordinate frame of the ground-truth boxes.
 BBOX_TYPE_FRAMES: dict[str, str] = {"real": "pixels", "norm1000": "qwen2vl", "norm1": "unit"}
 # Columns that hold the image size, passed to the rewards (the first present is used, as the rewards read them).
 SIZE_COLUMNS: tuple[str, ...] = ("width", "height", "image_size", "images")
+# The dataset column naming each row's data source, passed to the rewards (per-source metrics).
+SOURCE_COLUMN = "data_source"
 
 
 class VRewardORM:
@@ -56,15 +61,17 @@ class VRewardORM:
         return [score.total for score in score_rows(self.rows(completions, kwargs))]
 
     def rows(self, completions: Sequence[Any], columns: Mapping[str, Any]) -> list[Row]:
-        """One vreward row per completion, with its ground truth and image size from ms-swift's columns."""
-        sizes = {k: columns[k] for k in SIZE_COLUMNS if columns.get(k) is not None}
+        """One vreward row per completion, with its ground truth, image size and data source from ms-swift's columns,
+        at the training progress of ms-swift's ``trainer_state``."""
+        passed = {k: columns[k] for k in (*SIZE_COLUMNS, SOURCE_COLUMN) if columns.get(k) is not None}
+        progress = progress_keywords({"trainer_state": columns.get("trainer_state")})
         rows = []
         for i, completion in enumerate(completions):
             solution, frame = ground_truth(columns, i)
             row_columns = {"solution": solution}
-            row_columns.update({k: v[i] for k, v in sizes.items() if v[i] is not None})
+            row_columns.update({k: v[i] for k, v in passed.items() if v[i] is not None})
             text = strip_end(completion) if isinstance(completion, str) else completion
-            rows.append(Row(self._reward(frame), text, row_columns))
+            rows.append(Row(self._reward(frame), text, row_columns, progress))
         return rows
 
     def _reward(self, solution_coords: str | None) -> CompositeReward:

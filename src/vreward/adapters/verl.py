@@ -24,6 +24,13 @@ The result is verl's dict form: ``{"score": total, "iou_reward": ..., ..., "bad_
 verl puts ``score`` on the last response token and logs every other key as reward extra info (averaged), so the
 dict holds numbers only; ``bad_ground_truth`` is 1.0 on rows whose ground truth cannot be read.
 
+Training progress, for rewards with schedules (``vreward.schedules``): ``extra_info`` ``progress`` (0-1) or ``step``
+(and ``max_steps``), else the step verl's rollout servers record for the weights that generated the rollout
+(``extra_info["global_steps"]``, passed when verl scores rollouts as they finish), else the reward kwargs
+``progress`` / ``step`` / ``max_steps`` (``max_steps``: the run's total steps, for schedules by fraction of
+training). verl passes no step otherwise: a scheduled reward then raises, naming the keywords. ``data_source`` is
+passed to the rewards as their ``data_source`` column.
+
 Task of a row: ``extra_info["task"]``, else the ``task`` reward kwarg, else guessed from ``data_source``
 (:data:`~vreward.adapters.rows.DATA_SOURCE_TASKS`). Image size (pixel frames): ``extra_info`` ``width`` and
 ``height``, or ``image_size``. Coordinate frames: ``extra_info`` ``coords`` / ``solution_coords``, else the reward
@@ -44,12 +51,16 @@ from vreward.adapters.loading import use_package_objects
 from vreward.adapters.rows import DATA_SOURCE_TASKS, row_value, scored_row, task_of, task_reward
 from vreward.batching import Row, RowBatcher, RowScore, score_rows
 from vreward.registry import REWARDS
+from vreward.schedules import progress_keywords
 
 __all__ = ["DATA_SOURCE_TASKS", "compute_score", "compute_score_async", "compute_score_batch", "task_of",
            "task_reward"]
 
 # The score keys of every reward, for ``all_keys``.
 ALL_REWARD_NAMES = tuple(spec.default_name for spec in REWARDS.values())
+# Where verl's rollout servers (vLLM, SGLang, TensorRT-LLM; verl 0.9) write the step of the weights that generated a
+# rollout; verl's reward loop passes it in extra_info when it scores rollouts as they finish (the agent loop).
+VERL_STEP_KEY = "global_steps"
 # verl's reward loop decodes each response on a thread pool before awaiting the reward, so the rows of a batch
 # arrive spread over milliseconds: the first waits this long for the others.
 DEFAULT_BATCH_WINDOW_MS = 2.0
@@ -95,13 +106,18 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
 def _row(data_source: Any, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None, *,
          task: str | None = None, weights: Mapping[str, float] | None = None,
          options: Mapping[str, Mapping[str, Any]] | None = None, coords: str | None = None,
-         solution_coords: str | None = None, preset: str = "default", family: str | None = None, **_: Any) -> Row:
-    """The row verl passes, with its reward (verl adds keywords of its own, e.g. ``reward_router_address``)."""
+         solution_coords: str | None = None, preset: str = "default", family: str | None = None,
+         progress: float | None = None, step: float | None = None, max_steps: float | None = None, **_: Any) -> Row:
+    """The row verl passes, with its reward (verl adds keywords of its own, e.g. ``reward_router_address``) and the
+    training progress it carries: ``extra_info`` ``progress`` / ``step`` / ``max_steps``, or the policy step verl's
+    rollout servers put there (``global_steps``), else the reward kwargs of the same names."""
     info = extra_info if isinstance(extra_info, Mapping) else None
     reward = task_reward(task_of(data_source, info, task), weights, options, row_value(info, "coords", coords),
                          row_value(info, "solution_coords", solution_coords), preset,
                          row_value(info, "family", family))
-    return scored_row(reward, solution_str, ground_truth, info)
+    at = progress_keywords(info, {"step": info.get(VERL_STEP_KEY)} if info else None,
+                           {"progress": progress, "step": step, "max_steps": max_steps})
+    return scored_row(reward, solution_str, ground_truth, info, data_source, at)
 
 
 def _result(score: RowScore, all_keys: bool, as_float: bool) -> dict[str, float] | float:

@@ -57,11 +57,13 @@ class Sample:
 
 
 class TaskMetrics(Protocol):
-    """Accumulates a task's metrics batch by batch, in bounded memory."""
+    """Accumulates a task's metrics batch by batch, in bounded memory (a metrics class may subclass it for the
+    defaults of ``columns``)."""
 
     def columns(self, records: list[Record]) -> dict[str, list[Any]]:
-        """Extra columns the rewards need that the records may lack (e.g. ground truth from a COCO file)."""
-        ...
+        """Extra columns the rewards need that the records may lack (e.g. ground truth from a COCO file); none by
+        default."""
+        return {}
 
     def add(self, records: list[Record], columns: dict[str, list[Any]], parsed: ParsedBatch,
             results: dict[str, RewardBatch]) -> None:

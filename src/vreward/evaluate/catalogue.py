@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from vreward.evaluate.base import Figure, Record, Sample
+from vreward.evaluate.base import Figure, Record, Sample, TaskMetrics
 from vreward.parsing import ParsedBatch
 from vreward.rewards.base import Reward, RewardBatch
 
 TEMPORAL_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
-class RewardMetrics:
+class RewardMetrics(TaskMetrics):
     """Metrics computed per sample from one reward's result (``reward_name``), summed batch by batch."""
 
     reward_name: str
@@ -38,9 +38,6 @@ class RewardMetrics:
         self._values: dict[str, list[np.ndarray]] = {}
         self._failures: Counter = Counter()
         self._result: dict[str, Any] | None = None
-
-    def columns(self, records: list[Record]) -> dict[str, list[Any]]:
-        return {}
 
     def add(self, records: list[Record], columns: dict[str, list[Any]], parsed: ParsedBatch,
             results: dict[str, RewardBatch]) -> None:
@@ -149,11 +146,13 @@ class OCRMetrics(RewardMetrics):
         from rapidfuzz.distance import Levenshtein
         from rapidfuzz.process import cpdist
 
+        from vreward.parsing import answer_batch
         from vreward.rewards.ocr import normalize_text
         from vreward.solution import solution_answers
 
         truths = [normalize_text(t) for t in solution_answers(columns.get("solution"), len(result.scores))]
-        answers = [normalize_text(result.parsed.answer(i) or "") for i in range(len(truths))]
+        answers = [normalize_text(a or "") for a in answer_batch(
+            result.texts, require_answer_tag=result.require_answer_tag).answers.texts()]
         chars = cpdist(answers, truths, scorer=Levenshtein.distance, workers=1, dtype=np.float64)
         words = cpdist([a.split() for a in answers], [t.split() for t in truths], scorer=Levenshtein.distance,
                        workers=1, dtype=np.float64)
@@ -174,10 +173,7 @@ class TemporalMetrics(RewardMetrics):
     histogram = "tiou"
 
     def per_sample(self, result, columns):
-        from vreward.rewards.temporal import read_truth_intervals, temporal_iou
-
-        truths, _ = read_truth_intervals(columns.get("solution"), len(result.scores), strict=True)
-        return {"tiou": [temporal_iou(p, t) for p, t in zip(result.evidence, truths)]}
+        return {"tiou": result.evidence.tiou}
 
     def summarize(self):
         tiou = self.values("tiou")

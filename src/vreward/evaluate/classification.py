@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.evaluate.base import Figure, Record, Sample
+from vreward.evaluate.base import Figure, Record, Sample, TaskMetrics
 from vreward.parsing import ParsedBatch, answer_text
 from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.classification import normalize_class, strip_answer
@@ -26,7 +26,7 @@ FIGURE_CLASSES = 40  # the per-class bar chart shows at most this many classes (
 MAX_TRACKED_PAIRS = 200_000  # distinct (truth, answer) pairs counted; later new pairs are not tracked
 
 
-class ClassificationMetrics:
+class ClassificationMetrics(TaskMetrics):
     """Accuracy, per-class accuracy and confused pairs, accumulated batch by batch.
 
     Correctness is the accuracy reward's: its result in ``results`` when the batch was scored with it, else the
@@ -50,9 +50,6 @@ class ClassificationMetrics:
         self._result: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------- protocol
-
-    def columns(self, records: list[Record]) -> dict[str, list[Any]]:
-        return {}
 
     def add(self, records: list[Record], columns: dict[str, list[Any]], parsed: ParsedBatch,
             results: dict[str, RewardBatch]) -> None:

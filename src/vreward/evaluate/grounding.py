@@ -32,6 +32,7 @@ from vreward.frames import (
     to_pixels,
     truth_in_model_frame,
 )
+from vreward.masks import MaskRuns, box_rle, to_rle
 from vreward.parsing import ParsedBatch
 from vreward.reasons import PARSE_REASONS, ZeroReason
 from vreward.rewards.base import RewardBatch
@@ -382,14 +383,9 @@ class GroundingMetrics:
         rows = [i for i, m in enumerate(truths) if m is not None]
         if not rows:
             return
-        from pycocotools import mask as mask_utils
-
         preds = self._field(records, columns, self.predicted_mask_field, n)
-        iou = np.zeros(len(rows))
-        inter = np.zeros(len(rows))
-        union = np.zeros(len(rows))
-        has_truth = np.zeros(len(rows), bool)
-        for k, i in enumerate(rows):
+        gts, pred_masks = [], []
+        for i in rows:
             line = records[i].line if i < len(records) else i + 1
             size = (int(sizes[1][i]), int(sizes[0][i])) if sizes is not None else None  # (height, width)
             try:
@@ -410,14 +406,15 @@ class GroundingMetrics:
             if [int(v) for v in pred["size"]] != [h, w]:
                 raise RecordError(line, f"predicted mask size {list(pred['size'])} differs from the ground-truth "
                                         f"mask size {[h, w]}")
-            a_gt = float(mask_utils.area(gt))
-            a_pred = float(mask_utils.area(pred))
-            both = float(mask_utils.area(mask_utils.merge([pred, gt], intersect=True)))
-            inter[k] = both
-            union[k] = a_gt + a_pred - both
-            iou[k] = both / union[k] if union[k] > 0 else 1.0  # both empty: correct (LISA's no-object rule)
-            has_truth[k] = a_gt > 0
-        for key, value in (("iou", iou), ("inter", inter), ("union", union), ("has_truth", has_truth)):
+            gts.append(gt)
+            pred_masks.append(pred)
+        k = np.arange(len(rows))
+        both, a_pred, a_gt = (v.astype(np.float64) for v in
+                              MaskRuns.of(pred_masks + gts).overlaps(k, k + len(rows)))
+        union = a_gt + a_pred - both
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(union > 0, both / union, 1.0)  # both empty: correct (LISA's no-object rule)
+        for key, value in (("iou", iou), ("inter", both), ("union", union), ("has_truth", a_gt > 0)):
             self._mask[key].append(value)
 
     def _box_to_pixels(self, box: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -428,102 +425,3 @@ class GroundingMetrics:
             return box
         sizes = (np.array([float(w)]), np.array([float(h)]))
         return to_pixels(box.reshape(1, 4), np.array([0, 1]), p, sizes, self.min_pixels, self.max_pixels)[0]
-
-
-def box_rle(box: np.ndarray, h: int, w: int) -> dict:
-    """The box ``(x1, y1, x2, y2)`` (image pixels) rasterized as a COCO RLE of an ``h`` x ``w`` image.
-
-    pycocotools' rasterization (``frPyObjects`` of the box as ``[x, y, width, height]``); a degenerate or
-    non-finite box is an empty mask; parts outside the image are clipped.
-    """
-    from pycocotools import mask as mask_utils
-
-    x1, y1, x2, y2 = (float(v) for v in box)
-    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
-        x1 = y1 = x2 = y2 = 0.0
-    # clip far-away coordinates so the polygon rasterizer never sees huge numbers
-    x1, x2 = (min(max(v, -1.0), w + 1.0) for v in (x1, x2))
-    y1, y2 = (min(max(v, -1.0), h + 1.0) for v in (y1, y2))
-    return mask_utils.frPyObjects(np.array([[x1, y1, x2 - x1, y2 - y1]], np.float64), h, w)[0]
-
-
-def rle_total(counts: bytes) -> int:
-    """Pixels covered by a compressed COCO RLE string (pycocotools' ``rleFrString`` decoding).
-
-    Raises ValueError for characters outside the encoding, a truncated number, or a negative run length.
-    """
-    runs: list[int] = []
-    p, n = 0, len(counts)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            if p >= n:
-                raise ValueError("truncated counts string")
-            c = counts[p] - 48
-            if not 0 <= c < 64:
-                raise ValueError(f"invalid character {chr(counts[p])!r} in counts")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        if x < 0:
-            raise ValueError("negative run length in counts")
-        runs.append(x)
-    return sum(runs)
-
-
-def to_rle(value: Any, size: tuple[int, int] | None, where: str) -> dict:
-    """A compressed COCO RLE from an RLE dict (``counts`` a string or a list) or polygons (image pixels).
-
-    ``size`` (height, width) is needed for polygons and checked against an RLE's own ``size``.
-    """
-    from pycocotools import mask as mask_utils
-
-    if isinstance(value, dict):
-        if "counts" not in value or "size" not in value:
-            raise ValueError(f"{where}: an RLE mask needs `counts` and `size`")
-        try:
-            h, w = (int(v) for v in value["size"])
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: RLE `size` must be [height, width], got {value['size']!r}") from None
-        if h <= 0 or w <= 0:
-            raise ValueError(f"{where}: RLE `size` must be positive, got {[h, w]}")
-        if size is not None and (h, w) != tuple(size):
-            raise ValueError(f"{where}: RLE size [height, width] {[h, w]} differs from the record's image size "
-                             f"{list(size)}")
-        counts = value["counts"]
-        try:
-            if isinstance(counts, list):
-                if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != h * w:
-                    raise ValueError("uncompressed counts must be non-negative integers summing to height * width")
-                return mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-            if isinstance(counts, str):
-                counts = counts.encode("ascii")
-            if not isinstance(counts, bytes):
-                raise ValueError(f"counts must be a string or a list, got {type(counts).__name__}")
-            total = rle_total(counts)  # pycocotools' C code trusts the string: check it before any use
-            if total != h * w:
-                raise ValueError(f"counts cover {total} pixels, not height * width = {h * w}")
-            return {"size": [h, w], "counts": counts}
-        except (ValueError, TypeError, UnicodeEncodeError) as exc:
-            raise ValueError(f"{where}: invalid RLE: {exc}") from None
-    if isinstance(value, (list, tuple)):
-        polys = [value] if value and all(isinstance(v, (int, float)) for v in value) else list(value)
-        clean = []
-        for poly in polys:
-            if not isinstance(poly, (list, tuple)) or len(poly) < 6 or len(poly) % 2 or \
-                    not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                            for v in poly):
-                raise ValueError(f"{where}: a polygon is a list of at least 3 (x, y) points of finite numbers")
-            clean.append([float(v) for v in poly])
-        if not clean:
-            raise ValueError(f"{where}: empty polygon list")
-        if size is None:
-            raise ValueError(f"{where}: a polygon mask needs the image size (`width` and `height` columns)")
-        h, w = size
-        return mask_utils.merge(mask_utils.frPyObjects(clean, h, w))
-    raise ValueError(f"{where}: expected a COCO RLE dict or a polygon list, got {type(value).__name__}")

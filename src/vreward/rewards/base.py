@@ -10,8 +10,8 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
-from vreward.parsing import ParsedBatch, ParsedCompletion, completion_texts, parse_texts
-from vreward.reasons import PARSE_REASON_CODES, PARSE_REASONS, REASON_CODE, REASON_NAMES, ParseReason, ZeroReason
+from vreward.parsing import AnswerBatch, ParsedBatch, ParsedCompletion, answer_batch, completion_texts, parse_texts
+from vreward.reasons import PARSE_REASON_CODES, REASON_CODE, REASON_NAMES, ZeroReason
 from vreward.rewards.settings import RewardSettings
 from vreward.sources import log_by_source, source_names
 
@@ -126,13 +126,17 @@ class Reward:
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         """Score a batch; returns scores as an array and the reason of every zero."""
         texts = completion_texts(completions)
-        tag = self.settings.require_answer_tag
         family = getattr(self.settings, "family", None)  # frame-aware rewards read the family's native syntax
-        parsed = parse_texts(texts, require_answer_tag=tag, family=family)
-        scored = self._score(parsed, kwargs)
+        parsed = parse_texts(texts, require_answer_tag=self.settings.require_answer_tag, family=family)
+        return self._result(texts, self._score(parsed, kwargs), parsed, family)
+
+    def _result(self, texts: list[str | None], scored: Scored, parsed: ParsedBatch | None = None,
+                family: str | None = None) -> RewardBatch:
+        """The batch's result: ``scored`` with the rows of unreadable ground truth zeroed."""
         self.zero_bad_truth(scored.scores, scored.codes, scored.bad_truth)
-        return RewardBatch(scores=scored.scores, codes=scored.codes, texts=texts, require_answer_tag=tag,
-                           parsed_batch=parsed, evidence=scored.evidence, family=family)
+        return RewardBatch(scores=scored.scores, codes=scored.codes, texts=texts,
+                           require_answer_tag=self.settings.require_answer_tag, parsed_batch=parsed,
+                           evidence=scored.evidence, family=family)
 
     def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
         """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""
@@ -176,18 +180,32 @@ class Reward:
                        GroundTruthWarning)
 
 
+class TextReward(Reward):
+    """A reward that reads each answer's text, not its boxes (counts, text, times, shapes): the answers are found by
+    the scanner's rule in a pass that reads no boxes (:func:`vreward.parsing.answer_batch`), and ``explain``
+    parses the batch only when asked. Subclasses write ``_score_answers``."""
+
+    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
+        texts = completion_texts(completions)
+        family = getattr(self.settings, "family", None)
+        answers = answer_batch(texts, require_answer_tag=self.settings.require_answer_tag, family=family)
+        return self._result(texts, self._score_answers(answers, kwargs), family=family)
+
+    def _score_answers(self, answers: AnswerBatch, kwargs: dict[str, Any]) -> Scored:
+        """Scores, reason codes and evidence of a batch's answers."""
+        raise NotImplementedError
+
+
+def reason_codes(status: np.ndarray) -> np.ndarray:
+    """The reason code of each parse status (0 for a usable row)."""
+    return _PARSE_REASON_CODES[status]
+
+
+def answer_codes(answers: AnswerBatch) -> np.ndarray:
+    """Per row: the reason code of a row without answer text (not text, no answer tag, empty answer), else 0."""
+    return reason_codes(answers.status)
+
+
 def parse_reason_codes(parsed: ParsedBatch) -> np.ndarray:
     """Per row: the reason code of a parse failure, 0 where the row is usable."""
-    return _PARSE_REASON_CODES[parsed.status]
-
-
-_NO_TEXT_STATUSES = np.array([PARSE_REASONS.index(r) for r in (ParseReason.NOT_TEXT, ParseReason.NO_ANSWER_TAG,
-                                                               ParseReason.EMPTY_ANSWER)], np.int8)
-
-
-def answer_reason_codes(parsed: ParsedBatch) -> np.ndarray:
-    """Per row: the reason code of a row with no answer text (not text, no answer tag, empty answer), else 0 (for
-    rewards that read the answer's text, not its boxes)."""
-    codes = parse_reason_codes(parsed)
-    codes[~np.isin(parsed.status, _NO_TEXT_STATUSES)] = 0
-    return codes
+    return reason_codes(parsed.status)

@@ -20,13 +20,13 @@ def batch_sizes(columns: Mapping[str, Any], n: int, settings: FrameSettings) -> 
     return image_sizes(columns, n) if needs_image_size(settings.coords, settings.solution_coords) else None
 
 
-def framed_truth(parsed: ParsedBatch, gt: GroundTruth, sizes: Sizes | None, settings: FrameSettings,
+def framed_truth(parsed: ParsedBatch | None, gt: GroundTruth, sizes: Sizes | None, settings: FrameSettings,
                  predicted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray,
                                                                                   tuple[tuple[str, str], ...]]:
     """The ground-truth boxes (G, 4) in the model's frame, and the (key, message) of each frame mismatch.
 
     Mismatches are judged on the batch's boxes, or on ``predicted`` (boxes (N, 4) and offsets (B + 1,)) when
-    given: rewards that read points pass them as boxes ``[x, y, x, y]``."""
+    given (``parsed`` may then be None): rewards that read points pass them as boxes ``[x, y, x, y]``."""
     gt_boxes, extents = truth_in_model_frame(gt.boxes, gt.offsets, settings.coords, settings.solution_coords,
                                              sizes, settings.min_pixels, settings.max_pixels)
     family = family_spec(settings.family) if settings.family is not None else None

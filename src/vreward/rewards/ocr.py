@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from vreward.parsing import ParsedBatch
+from vreward.parsing import AnswerBatch
 from vreward.reasons import REASON_CODE, ZeroReason
-from vreward.rewards.base import Reward, RewardBatch, Scored, answer_reason_codes
+from vreward.rewards.base import RewardBatch, Scored, TextReward, answer_codes
 from vreward.rewards.settings import OCRSettings
 from vreward.solution import read_answers
 
@@ -32,24 +32,24 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip().strip("\"'`").strip().lower()
 
 
-class OCRReward(Reward):
+class OCRReward(TextReward):
     """``1 - normalized edit distance`` of the answer to the true text (see the module docstring)."""
 
     default_name = "ocr_reward"
     settings_class = OCRSettings
     settings: OCRSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
+    def _score_answers(self, answers: AnswerBatch, kwargs: dict[str, Any]) -> Scored:
         from rapidfuzz.distance import Levenshtein
         from rapidfuzz.process import cpdist
 
-        n = len(parsed)
+        n = len(answers)
         truths, problems = read_answers(kwargs.get("solution"), n, strict=self.settings.strict)
-        codes = answer_reason_codes(parsed)
-        answers = [parsed.answer(i) for i in range(n)]
+        codes = answer_codes(answers)
         prep = normalize_text if self.settings.normalize else str.strip
-        a = [prep(x) if x is not None else "" for x in answers]
-        b = [prep(t) if t is not None else "" for t in truths]
+        a = [prep(x) if x is not None else "" for x in answers.answers.texts()]
+        true_texts = {t: prep(t) for t in set(truths) if t is not None}  # each distinct truth once
+        b = [true_texts.get(t, "") for t in truths]
         codes[(codes == 0) & np.array([not x for x in a], bool)] = _EMPTY
         if self.settings.unit == "word":
             a, b = [x.split() for x in a], [x.split() for x in b]

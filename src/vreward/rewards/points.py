@@ -19,13 +19,13 @@ click there earns, never the IoU-style credit that makes GUI-G1 (arXiv 2505.1581
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from vreward.parsing import ParsedBatch
-from vreward.reasons import REASON_CODE, STATUS_NO_OBJECTS, ParseReason, ZeroReason
-from vreward.rewards.base import Reward, RewardBatch, Scored, parse_reason_codes
+from vreward.parsing import AnswerBatch, parse_texts
+from vreward.reasons import REASON_CODE, STATUS_NO_OBJECTS, STATUS_OK, ParseReason, ZeroReason
+from vreward.rewards.base import Reward, RewardBatch, Scored, TextReward, reason_codes
 from vreward.rewards.framing import batch_sizes, framed_truth
 from vreward.rewards.settings import ClickSettings, GaussianPointSettings
 from vreward.solution import GroundTruth, parse_solutions
@@ -39,13 +39,46 @@ _SAYS_NOTHING_SPECIFIC = np.array([0, REASON_CODE[ParseReason.POINTS_NOT_BOXES.v
                                    REASON_CODE[ParseReason.UNPARSEABLE.value]], np.int8)
 
 
+class ClickAnswers(NamedTuple):
+    """Each row's click (B, 2) (NaN for none), whether it is a box's centre (B,), and its parse status (B,): the box
+    parse's for a row with answer text but no point, the answer pass's for the others."""
+
+    xy: np.ndarray
+    from_box: np.ndarray
+    status: np.ndarray
+
+
+def answer_clicks(answers: AnswerBatch, box_answers: str) -> ClickAnswers:
+    """Each row's click: its answer's first point, else (with ``box_answers="centre"``) the centre of its first box.
+    Only the rows with answer text but no point are box-parsed."""
+    n = len(answers)
+    pts = answers.points
+    xy = np.full((n, 2), np.nan)
+    has_point = pts.counts > 0
+    xy[has_point] = pts.points[pts.offsets[:-1][has_point]]
+    from_box = np.zeros(n, bool)
+    status = answers.status.copy()
+    rest = np.flatnonzero(~has_point & (answers.status == STATUS_OK))
+    if len(rest):
+        parsed = parse_texts([answers.completions[i] for i in rest.tolist()],
+                             require_answer_tag=answers.require_answer_tag, family=answers.family)
+        status[rest] = parsed.status
+        if box_answers == "centre":
+            boxed = parsed.counts > 0
+            first = parsed.boxes[parsed.offsets[:-1][boxed]]
+            xy[rest[boxed]] = (first[:, :2] + first[:, 2:]) / 2.0
+            from_box[rest[boxed]] = True
+    return ClickAnswers(xy, from_box, status)
+
+
 @dataclass(frozen=True)
 class Clicks:
     """Each row's click against its targets (NaN where there is no click or no target).
 
     ``xy`` (B, 2) the click in the model's frame; ``from_box`` (B,) it is a box's centre; ``hit`` (B,) inside a
     target box; ``distance`` (B,) to the nearest target centre in units of that target's size,
-    ``hypot(dx / w, dy / h)``; ``dx``, ``dy`` (B,) the offsets from that target's centre over its width / height.
+    ``hypot(dx / w, dy / h)``; ``dx``, ``dy`` (B,) the offsets from that target's centre over its width / height;
+    ``status`` (B,) each row's parse status (:class:`ClickAnswers`).
     """
 
     gt: GroundTruth
@@ -55,37 +88,22 @@ class Clicks:
     distance: np.ndarray
     dx: np.ndarray
     dy: np.ndarray
+    status: np.ndarray
 
     @property
     def has_click(self) -> np.ndarray:
         return ~np.isnan(self.xy[:, 0])
 
 
-def answer_clicks(parsed: ParsedBatch, box_answers: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's click (B, 2) (NaN for none) and whether it is a box's centre (B,): the first point, else (with
-    ``box_answers="centre"``) the centre of the first box."""
-    n = len(parsed)
-    pts = parsed.points
-    xy = np.full((n, 2), np.nan)
-    has_point = pts.counts > 0
-    xy[has_point] = pts.points[pts.offsets[:-1][has_point]]
-    from_box = np.zeros(n, bool)
-    if box_answers == "centre":
-        from_box = ~has_point & (parsed.counts > 0)
-        first = parsed.boxes[parsed.offsets[:-1][from_box]]
-        xy[from_box] = (first[:, :2] + first[:, 2:]) / 2.0
-    return xy, from_box
-
-
-def score_clicks(reward: Reward, parsed: ParsedBatch, kwargs: dict[str, Any], settings: ClickSettings) -> Clicks:
+def score_clicks(reward: Reward, answers: AnswerBatch, kwargs: dict[str, Any], settings: ClickSettings) -> Clicks:
     """The batch's clicks against the targets of its ``solution`` column, in the model's frame."""
-    n = len(parsed)
+    n = len(answers)
     gt = parse_solutions(kwargs.get("solution"), n, strict=settings.strict)
-    xy, from_box = answer_clicks(parsed, settings.box_answers)
+    xy, from_box, status = answer_clicks(answers, settings.box_answers)
     has = ~np.isnan(xy[:, 0])
     as_boxes = np.ascontiguousarray(np.concatenate([xy[has], xy[has]], axis=1))
     offsets = np.concatenate(([0], np.cumsum(has))).astype(np.int64)
-    gt_boxes, messages = framed_truth(parsed, gt, batch_sizes(kwargs, n, settings), settings, (as_boxes, offsets))
+    gt_boxes, messages = framed_truth(None, gt, batch_sizes(kwargs, n, settings), settings, (as_boxes, offsets))
     for key, message in messages:
         reward.warn_once(key, message)
     rows = np.repeat(np.arange(n), gt.counts)
@@ -98,27 +116,29 @@ def score_clicks(reward: Reward, parsed: ParsedBatch, kwargs: dict[str, Any], se
         dy = (p[:, 1] - (g[:, 1] + g[:, 3]) / 2.0) / h
         dist = np.hypot(dx, dy)
     hit = np.zeros(n, bool)
-    np.logical_or.at(hit, rows, inside)
-    # per row, the target nearest to the click (the first on ties)
+    hit[rows[inside]] = True
+    # per row, the target nearest to the click (the first on ties; the only one where each row has one at most)
     nearest = np.full(n, -1, np.int64)
-    if len(rows):
+    targeted = gt.counts > 0
+    if len(rows) == targeted.sum():
+        nearest[targeted] = np.arange(len(rows))
+    elif len(rows):
         order = np.lexsort((np.where(np.isnan(dist), np.inf, dist), rows))
-        firsts = gt.offsets[:-1][gt.counts > 0]
-        nearest[gt.counts > 0] = order[firsts]
+        nearest[targeted] = order[gt.offsets[:-1][targeted]]
     out = np.full((3, n), np.nan)
     chosen = (nearest >= 0) & has
     for k, values in enumerate((dist, dx, dy)):
         out[k, chosen] = values[nearest[chosen]]
-    return Clicks(gt, xy, from_box, hit & has, out[0], out[1], out[2])
+    return Clicks(gt, xy, from_box, hit & has, out[0], out[1], out[2], status)
 
 
-def click_codes(parsed: ParsedBatch, clicks: Clicks, scores: np.ndarray, otherwise: int) -> np.ndarray:
+def click_codes(clicks: Clicks, scores: np.ndarray, otherwise: int) -> np.ndarray:
     """Reason codes of a click reward (scores set in place where the rules decide): parse failures; no click;
     no target ("No Objects" scores 1 there, a click 0); ``otherwise`` for a click scored 0."""
-    codes = parse_reason_codes(parsed)
+    codes = reason_codes(clicks.status)
     has = clicks.has_click
     no_gt = clicks.gt.counts == 0
-    said_none = parsed.status == STATUS_NO_OBJECTS
+    said_none = clicks.status == STATUS_NO_OBJECTS
     scores[~has] = 0.0
     codes[~has & np.isin(codes, _SAYS_NOTHING_SPECIFIC)] = _NO_POINT
     codes[has] = 0
@@ -130,17 +150,20 @@ def click_codes(parsed: ParsedBatch, clicks: Clicks, scores: np.ndarray, otherwi
     return codes
 
 
-class ClickReward(Reward):
-    """1 when the answer's click (its first point, or its first box's centre) lies inside a target box."""
+class PointReward(TextReward):
+    """A reward of each answer's click (its first point, or its first box's centre) against the target boxes:
+    subclasses give the score of the clicks and the reason of a click scored 0."""
 
-    default_name = "click_reward"
-    settings_class = ClickSettings
     settings: ClickSettings
+    missed: ClassVar[int]
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
-        clicks = score_clicks(self, parsed, kwargs, self.settings)
-        scores = clicks.hit.astype(np.float64)
-        return Scored(scores, click_codes(parsed, clicks, scores, _MISSED_TARGET), clicks, clicks.gt.problems)
+    def _score_answers(self, answers: AnswerBatch, kwargs: dict[str, Any]) -> Scored:
+        clicks = score_clicks(self, answers, kwargs, self.settings)
+        scores = self._click_scores(clicks)
+        return Scored(scores, click_codes(clicks, scores, self.missed), clicks, clicks.gt.problems)
+
+    def _click_scores(self, clicks: Clicks) -> np.ndarray:
+        raise NotImplementedError
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return click_details(result.evidence, i)
@@ -149,26 +172,30 @@ class ClickReward(Reward):
         return click_signals(result.evidence)
 
 
-class GaussianPointReward(Reward):
+class ClickReward(PointReward):
+    """1 when the answer's click (its first point, or its first box's centre) lies inside a target box."""
+
+    default_name = "click_reward"
+    settings_class = ClickSettings
+    missed = _MISSED_TARGET
+
+    def _click_scores(self, clicks: Clicks) -> np.ndarray:
+        return clicks.hit.astype(np.float64)
+
+
+class GaussianPointReward(PointReward):
     """GUI-G2's point reward: a Gaussian of the click's offset from the target centre, sigma = alpha * size."""
 
     default_name = "gaussian_point_reward"
     settings_class = GaussianPointSettings
     settings: GaussianPointSettings
+    missed = _FAR
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
-        clicks = score_clicks(self, parsed, kwargs, self.settings)
+    def _click_scores(self, clicks: Clicks) -> np.ndarray:
         a = self.settings.alpha
         with np.errstate(invalid="ignore", over="ignore"):
             scores = np.exp(-0.5 * ((clicks.dx / a) ** 2 + (clicks.dy / a) ** 2))
-        scores = np.nan_to_num(scores, nan=0.0)
-        return Scored(scores, click_codes(parsed, clicks, scores, _FAR), clicks, clicks.gt.problems)
-
-    def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
-        return click_details(result.evidence, i)
-
-    def signals(self, result: RewardBatch) -> dict[str, float]:
-        return click_signals(result.evidence)
+        return np.nan_to_num(scores, nan=0.0)
 
 
 def click_details(clicks: Clicks, i: int) -> dict[str, Any]:

@@ -14,19 +14,19 @@ earns the true segment's share of the video, no more.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vreward.parsing import ParsedBatch
+from vreward.parsing import AnswerBatch, TextSpans
 from vreward.reasons import REASON_CODE, ZeroReason
-from vreward.rewards.base import Reward, RewardBatch, Scored, answer_reason_codes
+from vreward.rewards.base import RewardBatch, Scored, TextReward, answer_codes
+from vreward.rewards.reading import Values, read_values, times
 from vreward.rewards.settings import TemporalSettings
-from vreward.solution import SolutionError, raise_first, solution_text
+from vreward.solution import distinct_solutions, solution_text
 
-TIME = re.compile(r"(?<![\w.:])(\d{1,9}(?::\d{1,2}){0,2}(?:\.\d{1,9})?)(?:\s?(?:s|sec|secs|seconds)\b)?(?![\w:])")
 MAX_INTERVALS = 64
 _NO_INTERVAL = REASON_CODE[ZeroReason.NO_INTERVAL.value]
 _NO_OVERLAP = REASON_CODE[ZeroReason.NO_TEMPORAL_OVERLAP.value]
@@ -36,15 +36,8 @@ Intervals = list[tuple[float, float]]
 
 def read_intervals(text: str) -> Intervals:
     """The intervals of ``text``: its times (seconds, or ``m:ss`` / ``h:mm:ss``) paired in order."""
-    times = []
-    for match in TIME.finditer(text):
-        seconds = 0.0
-        for part in match.group(1).split(":"):
-            seconds = seconds * 60.0 + float(part)
-        times.append(seconds)
-        if len(times) >= 2 * MAX_INTERVALS:
-            break
-    return [(times[k], times[k + 1]) for k in range(0, len(times) - 1, 2)]
+    found = times(text, 2 * MAX_INTERVALS)
+    return [(found[k], found[k + 1]) for k in range(0, len(found) - 1, 2)]
 
 
 def merged(intervals: Intervals) -> Intervals:
@@ -72,53 +65,93 @@ def temporal_iou(pred: Intervals, truth: Intervals) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def read_truth_intervals(solutions: Sequence[Any] | None, n: int, strict: bool) -> tuple[list[Intervals],
-                                                                                         dict[int, str]]:
-    """Each row's true intervals (text, or a list of numbers) and the problem of each row without one."""
-    if solutions is None or isinstance(solutions, (str, bytes, Mapping)) or not hasattr(solutions, "__len__"):
-        raise SolutionError("no ground truth: pass the dataset's `solution` column (solution=[...])")
-    if len(solutions) != n:
-        raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
-    out: list[Intervals] = []
-    problems: dict[int, str] = {}
-    for i, s in enumerate(solutions):
-        text = solution_text(s)
-        intervals = read_intervals(text) if text is not None else []
-        if not intervals or any(e <= st for st, e in intervals):
-            problems[i] = f"expected 'start to end' intervals with end > start, got {s!r:.80}"
-            intervals = []
-        out.append(intervals)
-    if strict and problems:
-        raise_first(problems)
-    return out, problems
+@dataclass(frozen=True)
+class IntervalBatch:
+    """The intervals of each row of a batch (its times paired in order): row ``i`` owns ``starts[offsets[i]:
+    offsets[i + 1]]`` and the same ``ends``."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def of(cls, read: Values) -> IntervalBatch:
+        counts = read.counts // 2
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        at = np.repeat(read.offsets[:-1] - 2 * offsets[:-1], counts) + 2 * np.arange(offsets[-1])
+        return cls(read.values[at], read.values[at + 1], offsets)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def row(self, i: int) -> Intervals:
+        lo, hi = self.offsets[i], self.offsets[i + 1]
+        return list(zip(self.starts[lo:hi].tolist(), self.ends[lo:hi].tolist()))
+
+    def firsts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first interval's start and end of each row of ``rows`` (rows with one)."""
+        at = self.offsets[rows]
+        return self.starts[at], self.ends[at]
 
 
-class TemporalIoUReward(Reward):
+@dataclass(frozen=True)
+class TemporalEvidence:
+    """The predicted intervals of each row and their tIoU with the true ones (0 where the row is not scored), before
+    the distance penalty."""
+
+    intervals: IntervalBatch
+    tiou: np.ndarray
+
+
+class TemporalIoUReward(TextReward):
     """Temporal IoU of the answer's intervals with the true ones (Time-R1's distance penalty as an option)."""
 
     default_name = "temporal_iou_reward"
     settings_class = TemporalSettings
     settings: TemporalSettings
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
-        n = len(parsed)
-        truths, problems = read_truth_intervals(kwargs.get("solution"), n, self.settings.strict)
+    def _score_answers(self, answers: AnswerBatch, kwargs: dict[str, Any]) -> Scored:
+        n = len(answers)
+        truths, problems = self._truths(kwargs.get("solution"), n)
         durations = self._durations(kwargs, n) if self.settings.penalize_distance else None
-        codes = answer_reason_codes(parsed)
-        scores = np.zeros(n)
-        preds: list[Intervals] = [[] for _ in range(n)]
-        for i in np.flatnonzero(codes == 0).tolist():
-            preds[i] = read_intervals(parsed.answer(i) or "")
-            if not preds[i]:
-                codes[i] = _NO_INTERVAL
-                continue
-            scores[i] = temporal_iou(preds[i], truths[i])
-            if durations is not None and truths[i]:
-                (s, e), (ts, te) = preds[i][0], truths[i][0]
-                d = durations[i]
-                scores[i] *= max(0.0, 1.0 - abs(s - ts) / d) * max(0.0, 1.0 - abs(e - te) / d)
+        codes = answer_codes(answers)
+        preds = IntervalBatch.of(read_values(answers.answers, "times", 2 * MAX_INTERVALS))
+        codes[(codes == 0) & (preds.counts == 0)] = _NO_INTERVAL
+        scored = np.flatnonzero((codes == 0) & (truths.counts > 0))
+        single = (preds.counts[scored] == 1) & (truths.counts[scored] == 1)
+        tiou = np.zeros(n)
+        rows = scored[single]
+        (s, e), (ts, te) = preds.firsts(rows), truths.firsts(rows)
+        inter = np.where(e > s, np.maximum(0.0, np.minimum(e, te) - np.maximum(s, ts)), 0.0)
+        union = np.where(e > s, e - s, 0.0) + (te - ts) - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tiou[rows] = np.where(union > 0, inter / union, 0.0)
+        for i in scored[~single].tolist():
+            tiou[i] = temporal_iou(preds.row(i), truths.row(i))
+        scores = tiou.copy()
+        if durations is not None:
+            (s, e), (ts, te) = preds.firsts(scored), truths.firsts(scored)
+            d = durations[scored]
+            scores[scored] *= np.maximum(0.0, 1.0 - np.abs(s - ts) / d) * np.maximum(0.0, 1.0 - np.abs(e - te) / d)
         codes[(codes == 0) & (scores <= 0.0)] = _NO_OVERLAP
-        return Scored(scores, codes, preds, problems)
+        return Scored(scores, codes, TemporalEvidence(preds, tiou), problems)
+
+    def _truths(self, solutions: Any, n: int) -> tuple[IntervalBatch, dict[int, str]]:
+        """Each row's true intervals (text, or a list of numbers) and the problem of each row without one."""
+        distinct = distinct_solutions(solutions, n)
+        read = IntervalBatch.of(read_values(TextSpans.of([solution_text(s) for s in distinct.values]), "times",
+                                            2 * MAX_INTERVALS))
+        inverted = np.repeat(np.arange(len(distinct.values)), read.counts)[read.ends <= read.starts]
+        bad = {k: f"expected 'start to end' intervals with end > start, got {distinct.values[k]!r:.80}"
+               for k in sorted(set(np.flatnonzero(read.counts == 0).tolist()) | set(inverted.tolist()))}
+        counts = np.where(np.isin(np.arange(len(read.counts)), list(bad)), 0, read.counts)[distinct.rows]
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        at = np.repeat(read.offsets[:-1][distinct.rows] - offsets[:-1], counts) + np.arange(offsets[-1])
+        truths = IntervalBatch(read.starts[at], read.ends[at], offsets)
+        return truths, distinct.row_problems(bad, self.settings.strict)
 
     def _durations(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
         name = self.settings.duration_column
@@ -133,10 +166,11 @@ class TemporalIoUReward(Reward):
         return d
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
-        return {"intervals": [list(iv) for iv in result.evidence[i]]}
+        return {"intervals": [list(iv) for iv in result.evidence.intervals.row(i)]}
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
-        lengths = [sum(e - s for s, e in merged(p)) for p in result.evidence if p]
+        preds = result.evidence.intervals
+        lengths = [sum(e - s for s, e in merged(preds.row(i))) for i in np.flatnonzero(preds.counts).tolist()]
         return {"predicted_length_mean": float(np.mean(lengths))} if lengths else {}
 
 
