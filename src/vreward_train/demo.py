@@ -102,6 +102,7 @@ def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir:
     settings (``cache_dir`` None: no cache, made afresh in ``work/prepared``)."""
     from vreward_train.config import load_config
 
+    work.mkdir(parents=True, exist_ok=True)
     settled = load_config(DEMO_CONFIG, [f"model.path={work}", f"data.path={work}", f"output_dir={work}",
                                         *overrides])
     key = cache_key(settings, settled)
