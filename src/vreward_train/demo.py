@@ -64,6 +64,13 @@ class DemoSettings:
     seed: int = 0
     data: DemoData = field(default_factory=DemoData)
 
+    @property
+    def frame(self) -> str:
+        """The family's box frame, the one the data's answers are written in (so the warm-up teaches it)."""
+        from vreward.frames import family_spec
+
+        return family_spec(self.family).frame
+
 
 def default_cache_dir() -> Path:
     """``VREWARD_CACHE_DIR``, else ``$XDG_CACHE_HOME/vreward``, else ``~/.cache/vreward``."""
@@ -124,7 +131,8 @@ def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir:
     _say(out, f"      {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     config = load_config(DEMO_CONFIG, [f"model.path={model_dir}", f"data.path={warmup_data}",
-                                       f"output_dir={build}", f"grpo.seed={settings.seed}", *overrides])
+                                       f"data.solution_coords={settings.frame}", f"output_dir={build}",
+                                       f"grpo.seed={settings.seed}", *overrides])
     _say(out, f"[2/4] supervised warm-up: {config.warmup.steps} steps of {config.warmup.batch_size} small shapes "
               f"(learning rate {config.warmup.learning_rate:g}, {config.warmup.schedule})")
     from vreward_train.train import run_inputs, warm_start
@@ -151,7 +159,8 @@ def _build_inputs(settings: DemoSettings, build: Path) -> tuple[Path, Path, Path
     from vreward_train.tiny import build_tiny_model
 
     d = settings.data
-    common = {"size": (d.image_size, d.image_size), "canvas": "position", "question": "short", "max_shapes": 1}
+    common = {"size": (d.image_size, d.image_size), "canvas": "position", "question": "short", "max_shapes": 1,
+              "frame": settings.frame}
     model_dir = build_tiny_model(build / "model", family=settings.family, seed=settings.seed,
                                  size=settings.model_size)
     warmup_data = make_shapes_dataset(build / "warmup_shapes", n_train=d.warmup_images, n_test=0,
@@ -175,6 +184,7 @@ def grpo_config(settings: DemoSettings, prepared: Prepared, work: Path, override
     from vreward_train.config import load_config
 
     return load_config(DEMO_CONFIG, [f"model.path={prepared.warm_model}", f"data.path={prepared.data}",
+                                     f"data.solution_coords={settings.frame}",
                                      f"output_dir={work / RUN_DIR}", f"grpo.seed={settings.seed}", *overrides,
                                      *([f"grpo.max_steps={steps}"] if steps is not None else []),
                                      "warmup.steps=0"])
