@@ -20,8 +20,7 @@ from transformers import Trainer, TrainerCallback
 
 from vreward_train.heldout import HeldOutEvaluator, HeldOutResult
 from vreward_train.progress import progress_bar
-
-LOG_FILE = "log.jsonl"
+from vreward_train.report import LOG_FILE
 
 
 def plain(value: Any) -> Any:

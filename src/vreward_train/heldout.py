@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vreward.evaluate.report import atomic_write_bytes
+from vreward_train.config import ConfigError
 
 if TYPE_CHECKING:
     import datasets
@@ -101,8 +102,6 @@ class HeldOutEvaluator:
         e = config.eval
         source = e.path if e.path is not None else config.data.path
         if source is None:
-            from vreward_train.config import ConfigError
-
             raise ConfigError("eval: give eval.path (held-out data); data.path is not set")
         rows = load_split(source, e.split, config.data.image_root)
         if e.max_samples is not None and len(rows) > e.max_samples:
@@ -152,9 +151,13 @@ def load_results(eval_dir: Path) -> list[dict[str, Any]]:
 
 
 def split_instances(source: str | Path, split: str, task: str) -> Path | None:
-    """``instances_<split>.json`` beside a DatasetDict (as the drawn-shapes set writes it), for detection."""
+    """``instances_<split>.json`` beside a DatasetDict (as the drawn-shapes set writes it), for detection, when
+    a COCO evaluator (faster-coco-eval or pycocotools, the ``eval`` extra) is installed."""
+    import importlib.util
+
     path = Path(source) / f"instances_{split}.json"
-    return path if task == "detection" and Path(source).is_dir() and path.is_file() else None
+    evaluator = any(importlib.util.find_spec(name) for name in ("faster_coco_eval", "pycocotools"))
+    return path if task == "detection" and evaluator and Path(source).is_dir() and path.is_file() else None
 
 
 def result_of(summary: dict[str, Any], step: int, completions: Path) -> HeldOutResult:

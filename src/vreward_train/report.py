@@ -248,6 +248,7 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;
         "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px}"
         "th{background:#f3f3f3}img{max-width:100%}.note{color:#666;font-style:italic}"
         ".item{display:inline-block;vertical-align:top;width:300px;margin:0 12px 16px 0}"
+        f".item img{{width:{GALLERY_WIDTH}px;image-rendering:pixelated}}"
         "pre{background:#f7f7f7;border:1px solid #ddd;padding:4px;white-space:pre-wrap;word-break:break-word;"
         "font-size:11px}")
 
