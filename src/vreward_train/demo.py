@@ -89,18 +89,17 @@ def cache_key(settings: DemoSettings, warmup_config: TrainConfig) -> str:
     decided_by = {"format": CACHE_FORMAT, "vreward_train": vreward_train.__version__,
                   "transformers": transformers.__version__, "settings": asdict(settings),
                   "warmup": warmup_config.warmup.model_dump(), "prompt": warmup_config.data.prompt,
-                  "task": warmup_config.task}
+                  "model": warmup_config.model.model_dump(exclude={"path"}), "task": warmup_config.task}
     return hashlib.sha256(json.dumps(decided_by, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The cached stages: the warm-up checkpoint, the GRPO / held-out data, and what the warm-up cost."""
+    """The cached stages: the warm-up checkpoint, the GRPO / held-out data, and whether they came from the cache."""
 
     warm_model: Path
     data: Path
     cached: bool
-    warmup_seconds: float
 
 
 def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir: Path | None,
@@ -119,7 +118,7 @@ def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir:
         _say(out, f"[1/4] data and model: cached in {root}")
         _say(out, f"[2/4] supervised warm-up: cached ({done['warmup_steps']} steps, loss {done['loss_first']:.3f} "
                   f"-> {done['loss_last']:.3f}, made in {done['seconds']:.0f} s)")
-        return Prepared(root / "warmup", root / "shapes", True, 0.0)
+        return Prepared(root / "warmup", root / "shapes", True)
     build = root.with_name(f"{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
@@ -132,7 +131,7 @@ def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir:
     t = time.perf_counter()
     config = load_config(DEMO_CONFIG, [f"model.path={model_dir}", f"data.path={warmup_data}",
                                        f"data.solution_coords={settings.frame}", f"output_dir={build}",
-                                       f"grpo.seed={settings.seed}", *overrides])
+                                       *overrides, f"grpo.seed={settings.seed}"])  # the warm-up's order: the key's
     _say(out, f"[2/4] supervised warm-up: {config.warmup.steps} steps of {config.warmup.batch_size} small shapes "
               f"(learning rate {config.warmup.learning_rate:g}, {config.warmup.schedule})")
     from vreward_train.train import run_inputs, warm_start
@@ -150,7 +149,7 @@ def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir:
     else:
         root.parent.mkdir(parents=True, exist_ok=True)
         os.replace(build, root)
-    return Prepared(root / "warmup", root / "shapes", False, seconds)
+    return Prepared(root / "warmup", root / "shapes", False)
 
 
 def _build_inputs(settings: DemoSettings, build: Path) -> tuple[Path, Path, Path]:
