@@ -94,7 +94,7 @@ def few_shot_seed(seed: int, shots: int, work: Path, cache: Path, learning_rates
     from vreward_train.demo import DEMO_CONFIG, prepare
     from vreward_train.heldout import HeldOutEvaluator, load_results
     from vreward_train.synthetic import make_shapes_dataset
-    from vreward_train.train import EVAL_DIR, load_policy, run_inputs, train
+    from vreward_train.train import EVAL_DIR, load_policy, run_inputs, solution_frame, train
     from vreward_train.warmup import supervised_warmup
 
     settings = demo_settings(seed, quick)
@@ -119,6 +119,7 @@ def few_shot_seed(seed: int, shots: int, work: Path, cache: Path, learning_rates
         sft = load_config(DEMO_CONFIG, [*base, f"output_dir={root / f'sft_{rate:g}'}",
                                         f"warmup.learning_rate={rate}", "warmup.schedule=constant"])
         inputs = run_inputs(sft)
+        target = {"family": inputs.family, "solution_coords": solution_frame(sft, inputs.family)}
         model = load_policy(sft, bf16=False, for_warmup=True)
         evaluator = HeldOutEvaluator.from_config(sft, inputs.processor, inputs.family,
                                                  root / f"sft_{rate:g}" / EVAL_DIR)
@@ -131,11 +132,11 @@ def few_shot_seed(seed: int, shots: int, work: Path, cache: Path, learning_rates
         probe = max(1, grpo.grpo.max_steps // 4)
         t = time.perf_counter()
         supervised_warmup(model, inputs.processor, inputs.rows, sft.task,
-                          sft.warmup.model_copy(update={"steps": probe}), seed=seed)
+                          sft.warmup.model_copy(update={"steps": probe}), seed=seed, **target)
         per_step = (time.perf_counter() - t) / probe
         more = max(0, round(budget / per_step) - probe)
         supervised_warmup(model, inputs.processor, inputs.rows, sft.task,
-                          sft.warmup.model_copy(update={"steps": more}), seed=seed + 1)
+                          sft.warmup.model_copy(update={"steps": more}), seed=seed + 1, **target)
         out["sft"].append({"learning_rate": rate, "steps": probe + more, "seconds": (probe + more) * per_step,
                            "result": evaluator.evaluate(model, probe + more).summary()})
     return out

@@ -52,7 +52,7 @@ def test_verl_compute_score_matches_make_task_reward():
     for i, c in enumerate(completions):
         result = verl.compute_score(data_source="coco_base65", solution_str=c, ground_truth=DET_GT,
                                     extra_info={"split": "train", "index": i})
-        assert set(result) == {"score", "iou_reward", "confidence_reward", "format_reward"}
+        assert set(result) == {"score", "iou_reward", "confidence_reward", "format_reward", "bad_ground_truth"}
         assert result["score"] == pytest.approx(total[i])
         for name, scores in parts.items():
             assert result[name] == pytest.approx(scores[i])
@@ -76,9 +76,10 @@ def test_verl_task_from_data_source(data_source, task):
 def test_verl_task_from_extra_info_and_kwargs():
     # extra_info["task"] wins over data_source; the reward kwarg `task` over the data_source guess
     result = verl.compute_score("coco", CLS_OK, "rose", {"task": "classification"})
-    assert set(result) == {"score", "accuracy_reward", "format_reward"} and result["score"] == 2.0
+    assert set(result) == {"score", "accuracy_reward", "format_reward", "bad_ground_truth"}
+    assert result["score"] == 2.0
     result = verl.compute_score("anything", CLS_BAD, "rose", None, task="classification")
-    assert result == {"score": 1.0, "accuracy_reward": 0.0, "format_reward": 1.0}
+    assert result == {"score": 1.0, "accuracy_reward": 0.0, "format_reward": 1.0, "bad_ground_truth": 0.0}
     assert verl.compute_score("flowers", DET_OK, DET_GT, {"task": "detection"}, task="classification")["score"] == \
         pytest.approx(2.96)
 
@@ -86,8 +87,8 @@ def test_verl_task_from_extra_info_and_kwargs():
 def test_verl_unknown_task_errors():
     with pytest.raises(ValueError, match=r"data_source 'gsm8k'.*extra_info\['task'\]"):
         verl.compute_score("gsm8k", DET_OK, DET_GT, {})
-    with pytest.raises(ValueError, match="unknown task 'segmentation'"):
-        verl.compute_score("coco", DET_OK, DET_GT, {"task": "segmentation"})
+    with pytest.raises(ValueError, match="unknown task 'pose'"):
+        verl.compute_score("coco", DET_OK, DET_GT, {"task": "pose"})
 
 
 def test_verl_image_size_and_frames_from_extra_info():
@@ -175,13 +176,13 @@ def test_verl_batch_one_call_per_reward_per_group(monkeypatch):
 def test_verl_batch_all_keys_and_as_float():
     data_sources, solution_strs, ground_truths, extra_infos = _verl_batch()
     rows = verl.compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, all_keys=True)
-    keys = {"score", "iou_reward", "confidence_reward", "format_reward", "accuracy_reward", "giou_reward"}
-    assert all(set(r) == keys for r in rows)
+    keys = {"score", "bad_ground_truth", *verl.ALL_REWARD_NAMES}  # every registry reward
+    assert all(set(r) == keys for r in rows) and {"iou_reward", "accuracy_reward", "giou_reward"} <= keys
     assert rows[0]["accuracy_reward"] == 0.0 and rows[2]["iou_reward"] == 0.0
     floats = verl.compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, as_float=True)
     assert floats == pytest.approx([r["score"] for r in rows])
     assert set(verl.compute_score_batch(data_sources, solution_strs, ground_truths, None)[2]) == {
-        "score", "accuracy_reward", "format_reward"}
+        "score", "accuracy_reward", "format_reward", "bad_ground_truth"}
 
 
 def test_verl_batch_without_extra_infos_and_length_check():
@@ -205,7 +206,7 @@ def test_easyr1_detection():
     _, parts = _direct("detection", responses, [DET_GT] * 3)
     scores = easyr1.compute_score(_inputs(responses, [DET_GT] * 3))
     for i, s in enumerate(scores):
-        assert set(s) == {"overall", "format", "accuracy", "iou", "confidence"}
+        assert set(s) == {"overall", "format", "accuracy", "iou", "confidence", "bad_ground_truth"}
         assert s["accuracy"] == pytest.approx(parts["iou_reward"][i])
         assert s["format"] == pytest.approx(parts["format_reward"][i])
         assert s["confidence"] == pytest.approx(parts["confidence_reward"][i])
@@ -253,3 +254,32 @@ def test_easyr1_image_size_keys():
     expected = make_giou_reward(coords="qwen25vl", solution_coords="pixels")(
         [GRD], solution=[GRD_GT], width=[1280], height=[960])[0]
     assert got["giou"] == pytest.approx(expected)
+
+
+def test_easyr1_strips_end_of_turn_tokens():
+    """EasyR1 with skip_special_tokens=false leaves <|im_end|> on the response: format scored 0 before."""
+    (plain,) = easyr1.compute_score(_inputs([DET_OK], [DET_GT]))
+    (kept,) = easyr1.compute_score(_inputs([DET_OK + "<|im_end|>\n<|endoftext|>"], [DET_GT]))
+    assert kept == plain and kept["format"] == 1.0
+
+
+def test_easyr1_two_list_calls_name_the_minimum_version():
+    """EasyR1 revisions of April to June 2025 call batch functions with (responses, ground_truths)."""
+    with pytest.raises(TypeError, match=r"v0\.3\.1"):
+        easyr1.compute_score([DET_OK], [DET_GT])
+
+
+def test_adapters_loaded_by_path_are_the_package_objects_and_pickle():
+    """verl, EasyR1 and ms-swift load the files under names of their own; pickling (verl's remote and prime
+    managers, process pools) failed before on the by-path copy's lru_cache'd helper."""
+    import pickle
+
+    from vreward.adapters import swift
+
+    for package_module, names in ((verl, ("compute_score", "compute_score_async", "compute_score_batch")),
+                                  (easyr1, ("compute_score",)), (swift, ("VRewardDetection",))):
+        loaded = _load_by_path(package_module)
+        for name in names:
+            assert getattr(loaded, name) is getattr(package_module, name)
+            assert pickle.loads(pickle.dumps(getattr(loaded, name))) is getattr(package_module, name)
+    assert verl.compute_score("coco", DET_OK, DET_GT, None, as_float=True) == pytest.approx(2.96)

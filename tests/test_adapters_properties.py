@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vreward.adapters import easyr1, openrlhf, verl
+from vreward.adapters.chat import strip_end
 from vreward.composite import make_task_reward
 
 FRAGMENTS = ["<think>", "</think>", "<answer>", "</answer>", "[", "]", "{", "}", "(", ")", ",", "'Position'",
@@ -42,8 +43,20 @@ def test_easyr1_never_raises(responses):
 def test_openrlhf_requests_of_arbitrary_text_score_like_the_composite(pairs):
     prompts = [p for p, _ in pairs]
     body = {"query": [p + r for p, r in pairs], "prompts": prompts, "labels": [SOLUTION] * len(pairs)}
-    batch = openrlhf.parse_request(body)
-    expected = make_task_reward("detection").score_all(batch.completions, solution=batch.solutions)
-    assert batch.completions == [openrlhf.strip_end(r) for _, r in pairs]
-    assert batch.prompt_found == [True] * len(pairs)
+    rows = openrlhf.parse_request(body)
+    completions = [row.completion for row in rows]
+    expected = make_task_reward("detection").score_all(completions, solution=[row.solution for row in rows])
+    assert completions == [strip_end(r) for _, r in pairs]
+    assert all(row.prompt_found and row.label_error is None for row in rows)
     assert all(math.isfinite(x) and 0.0 <= x <= 3.0 for x in expected.total)
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=3), texts, texts)
+def test_openrlhf_vision_queries_split_whatever_the_pad_expansion(pads, question, response):
+    """The prompt's single <|image_pad|> per image matches any run of them in the query."""
+    prompt = "<|im_start|>user\n" + "".join(f"<|vision_start|><|image_pad|><|vision_end|>{question}" for _ in pads) \
+        + "<|im_end|>\n<|im_start|>assistant\n"
+    query = "<|im_start|>user\n" + "".join(f"<|vision_start|>{'<|image_pad|>' * n}<|vision_end|>{question}"
+                                            for n in pads) + "<|im_end|>\n<|im_start|>assistant\n" + response
+    assert openrlhf.split_response(query, prompt) == (strip_end(response), True)

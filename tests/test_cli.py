@@ -66,3 +66,19 @@ def test_readme_command_on_the_bundled_coco_sample(tmp_path, capsys):
     assert summary["records"] == 24 and 0.0 < stats["AP"] < stats["AP50"] <= 1.0
     assert (report / "report.html").exists() and list((report / "gallery").glob("*.png"))
     assert "AP50" in capsys.readouterr().out
+
+
+def test_choice_options_offer_exactly_the_config_choices():
+    from typing import Literal, get_args, get_origin
+
+    from vreward.cli import _parser
+    from vreward.evaluate import ScoreConfig
+
+    score_parser = _parser()._subparsers._group_actions[0].choices["score"]
+    options = {a.dest: a for a in score_parser._actions}
+    literal = {name: f for name, f in ScoreConfig.model_fields.items() if get_origin(f.annotation) is Literal}
+    assert set(literal) == {"input_format", "evaluator", "images", "categories", "matching", "match", "preset"}
+    for name, field in literal.items():
+        assert tuple(options[name].choices) == get_args(field.annotation), name
+        # reward options pass only what the user gives (an option the task's rewards do not take is an error)
+        assert options[name].default == (None if name in ("matching", "match") else field.default), name

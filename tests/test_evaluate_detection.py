@@ -15,6 +15,8 @@ import pytest
 
 from vreward import make_confidence_reward, make_iou_reward, parse_completions
 from vreward.evaluate.base import Record, Sample
+from vreward.evaluate.coco_eval import cocoeval_ious, make_evaluator
+from vreward.evaluate.coco_truth import CocoTruth
 from vreward.evaluate.detection import COCO_STATS, DetectionMetrics
 from vreward.frames import smart_resize
 
@@ -236,9 +238,8 @@ def test_precomputed_ious_are_cocoeval_ious_bit_for_bit(coco):
     preds[(crowd["image_id"], crowd["category_id"])] = many
     dets = np.array([[iid, b[0], b[1], b[2] - b[0], b[3] - b[1], c, cid]
                      for (iid, cid), items in sorted(preds.items()) for b, c in items], np.float64)
-    m = DetectionMetrics(gt_path=path, evaluator="pycocotools")
     img_ids, cat_ids = sorted(i["id"] for i in gt["images"]), sorted(c["id"] for c in CATEGORIES)
-    table = m._bbox_ious(dets, img_ids, cat_ids, 100)
+    table = cocoeval_ious(CocoTruth(path), dets, img_ids, cat_ids, 100)
     expected = [{"image_id": int(d[0]), "category_id": int(d[6]), "bbox": d[1:5].tolist(), "score": d[5]}
                 for d in dets]
     ref = pycocotools_direct(path, expected)
@@ -248,6 +249,25 @@ def test_precomputed_ious_are_cocoeval_ious_bit_for_bit(coco):
         assert table[key].shape == np.shape(want), key
         np.testing.assert_array_equal(table[key], want)
     assert table[(crowd["image_id"], crowd["category_id"])].shape[0] == 100
+
+
+def test_evaluator_backends_share_one_interface(coco):
+    gt, path = coco
+    m = DetectionMetrics(gt_path=path)
+    score_records(m, build_records(gt, make_predictions(gt, seed=8))[0])
+    img_ids, cat_ids = sorted(i["id"] for i in gt["images"]), [1, 3, 5, 7]
+    runs = {name: make_evaluator(name).evaluate(m.truth, m.detections(), img_ids, cat_ids) for name in EVALUATORS}
+    for ev in runs.values():
+        assert ev.precision.shape == (10, 101, 4, 4, 3) and ev.recall.shape == (10, 4, 4, 3)
+        assert ev.max_dets == (1, 10, 100) and ev.max_det_index == 2 and len(ev.coco_stats) == 12
+    first, *others = runs.values()
+    for ev in others:
+        np.testing.assert_allclose(ev.precision, first.precision, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(ev.coco_stats, first.coco_stats, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="evaluator must be one of"):
+        make_evaluator("detectron")
+    with pytest.raises(ValueError, match="no LVIS rules"):
+        make_evaluator("pycocotools").evaluate(m.truth, m.detections(), img_ids, cat_ids, lvis=True)
 
 
 def test_auto_picks_faster_coco_eval_when_installed(coco):
@@ -405,6 +425,21 @@ def test_unknown_image_id_names_the_line(coco):
         DetectionMetrics(gt_path=path, image_id_field="img").columns(
             [Record(5, {"completion": "", "img": "11x", "category_id": 1}), good])
     assert m.columns([Record(2, {"completion": "", "image_id": "11", "category_id": 1})])["width"] == [640]
+
+
+def test_vreward_score_names_the_input_file_and_line_of_a_bad_record(coco, tmp_path):
+    from vreward.evaluate import InputError, ScoreConfig, score
+
+    _, path = coco
+    rows = [{"completion": "", "image_id": 11, "category_id": 1}, {"completion": "", "image_id": 999}]
+    src = tmp_path / "completions.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError, match=rf"^{src}:2: image_id 999 is not an image of "):
+        score(ScoreConfig(input=src, coco_gt=path, progress=False))
+    listed = tmp_path / "completions.json"
+    listed.write_text(json.dumps([rows[0], {"completion": "", "image_id": 11, "category_id": "unicorn"}]))
+    with pytest.raises(InputError, match=rf"^{listed}: record 2: category_id 'unicorn' is not a category"):
+        score(ScoreConfig(input=listed, coco_gt=path, progress=False))
 
 
 # ------------------------------------------------------------------------------------------------- columns

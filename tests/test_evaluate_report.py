@@ -9,8 +9,9 @@ import re
 import numpy as np
 import pytest
 
+from vreward.atomic import write_atomic
 from vreward.evaluate.base import Figure, Sample
-from vreward.evaluate.report import atomic_write_bytes, format_table, write_report
+from vreward.evaluate.report import format_table, write_report
 
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
@@ -128,7 +129,7 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", broken)
     with pytest.raises(OSError):
-        atomic_write_bytes(target, b"new")
+        write_atomic(target, b"new")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.txt", "img.png"]
 

@@ -47,6 +47,25 @@ def test_json_list_and_saved_dataset_inputs(tmp_path):
     assert summary["records"] == 2 and summary["parse"] == {"ok": 1, "no_answer_tag": 1}
 
 
+def test_json_list_and_dataset_records_are_numbered_from_1(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    as_list = tmp_path / "in.json"
+    as_list.write_text(json.dumps([GOOD, MISS]))
+    out = tmp_path / "out.jsonl"
+    score(ScoreConfig(input=as_list, output=out, progress=False))
+    assert [json.loads(x)["line"] for x in out.read_text().splitlines()] == [1, 2]
+    as_list.write_text(json.dumps([GOOD, [1, 2]]))
+    with pytest.raises(InputError, match=rf"{as_list}: record 2: expected a JSON object"):
+        score(ScoreConfig(input=as_list, progress=False))
+    as_list.write_text(json.dumps([GOOD, {"solution": GOOD["solution"]}]))
+    with pytest.raises(InputError, match=rf"{as_list}: record 2: missing field 'completion'"):
+        score(ScoreConfig(input=as_list, progress=False))
+    ds_dir = tmp_path / "ds"
+    datasets.Dataset.from_list([GOOD, {"completion": "x", "solution": "[1, 2, 3]"}]).save_to_disk(str(ds_dir))
+    with pytest.raises(InputError, match=rf"{ds_dir}: record 2: solution row 1"):
+        score(ScoreConfig(input=ds_dir, progress=False))
+
+
 def test_malformed_line_stops_with_file_and_line_and_writes_nothing(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", [GOOD], extra_lines=["{not json\n", "[1, 2]\n"])
     out = tmp_path / "out.jsonl"

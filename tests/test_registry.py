@@ -21,6 +21,15 @@ EXAMPLES = {
     "classification": ("<think>petals</think><answer>rose</answer>", "rose"),
     "grounding": ("<think>left</think><answer>[100, 100, 300, 200]</answer>", "[100, 100, 300, 200]"),
     "format": ("<think>.</think><answer>anything</answer>", "anything"),
+    "gui": ("<think>the button</think><answer>[150, 70]</answer>", "[100, 50, 220, 90]"),
+    "multi_object": ("<think>two</think><answer>[[10, 10, 50, 50], [60, 60, 90, 90]]</answer>",
+                     "[[10, 10, 50, 50], [60, 60, 90, 90]]"),
+    "counting": ("<think>I count</think><answer>3</answer>", "3"),
+    "ocr": ("<think>I read</think><answer>STOP</answer>", "STOP"),
+    "temporal": ("<think>it happens</think><answer>12.5 to 20</answer>", "12 to 20"),
+    "segmentation": ("<think>its outline</think><answer>[0, 0, 40, 0, 40, 40, 0, 40]</answer>",
+                     '{"size": [50, 50], "counts": [0, 2500]}'),
+    "rotated": ("<think>tilted</think><answer>[100, 100, 40, 20, 30]</answer>", "[100, 100, 40, 20, 30]"),
 }
 
 
@@ -79,7 +88,7 @@ def test_every_task_reaches_the_composite_score_server_and_adapters(task):
     assert [r.__name__ for r in scored] == expected
 
     row = verl.compute_score(f"source_{task}", completion, truth, extra_info={"task": task})
-    assert set(row) == {"score", *expected}
+    assert set(row) == {"score", *expected, "bad_ground_truth"}
     assert row["score"] == pytest.approx(float(composite([completion], solution=[truth])[0]))
 
     (result,) = easyr1.compute_score([{"response": completion, "ground_truth": truth, "response_length": 1}],

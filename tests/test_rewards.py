@@ -194,10 +194,11 @@ def test_giou_reward_paper_and_unit_scales():
 
 
 def test_malformed_ground_truth_names_the_row():
+    strict = make_iou_reward(strict=True)
     with pytest.raises(SolutionError, match=r"solution row 1: .*wrong_arity"):
-        iou_reward([det((A, 0.9))] * 2, solution=[gt(A), "[1, 2, 3]"])
+        strict([det((A, 0.9))] * 2, solution=[gt(A), "[1, 2, 3]"])
     with pytest.raises(SolutionError, match=r"solution row 0: degenerate"):
-        iou_reward([det((A, 0.9))], solution=["[10, 10, 0, 0]"])
+        strict([det((A, 0.9))], solution=["[10, 10, 0, 0]"])
     with pytest.raises(SolutionError, match="2 rows but there are 1"):
         iou_reward([det((A, 0.9))], solution=[gt(A), gt(A)])
     with pytest.raises(SolutionError, match="no ground truth"):
@@ -244,7 +245,7 @@ def test_a_batch_is_parsed_once_for_several_rewards(monkeypatch):
 
     calls = []
     real = parsing._scan
-    monkeypatch.setattr(parsing, "_scan", lambda texts, tag: calls.append(texts) or real(texts, tag))
+    monkeypatch.setattr(parsing, "_scan", lambda texts, tag, *syntax: calls.append(texts) or real(texts, tag, *syntax))
     completions = [det((A, 0.9)), det(([1, 1, 9, 9], 0.41))]
     sol = [gt(A), gt(A)]
     for r in (iou_reward, confidence_reward, format_reward):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,13 +11,11 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-import uvicorn  # noqa: E402
-
+from serving import serving as _serving  # noqa: E402
 from vreward.adapters.openrlhf import build_response, parse_request, split_response  # noqa: E402
-from vreward.composite import make_task_reward  # noqa: E402
-from vreward.server import create_app, parse_weights  # noqa: E402
+from vreward.composite import make_task_reward, parse_weights  # noqa: E402
+from vreward.server import create_app  # noqa: E402
 
-HOST = "127.0.0.1"
 PROMPT = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>" \
          "<|vision_end|>Detect all cats. Output <think>...</think> <answer>...</answer>.<|im_end|>\n" \
          "<|im_start|>assistant\n"
@@ -38,37 +33,16 @@ RESPONSES = [
 LABELS = ["<answer>[{'Position': [10, 10, 100, 100], 'Confidence': 1}]</answer>"] * len(RESPONSES)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def server():
+    with _serving(create_app(task="detection", max_body_bytes=256 * 1024, max_batch=64)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
-def server():
-    app = create_app(task="detection", max_body_bytes=256 * 1024, max_batch=64)
-    port = _free_port()
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
-    with httpx.Client(base_url=base, timeout=10) as client:
-        while True:
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not thread.is_alive():
-                srv.should_exit = True
-                pytest.fail("the server did not become ready in 30 s")
-            time.sleep(0.05)
+def strict_server():
+    with _serving(create_app(task="detection", strict=True)) as client:
         yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive()
 
 
 def _openrlhf_body(responses=RESPONSES, labels=None, eos="<|im_end|>"):
@@ -95,10 +69,12 @@ def test_openrlhf_equals_in_process(server):
     data = r.json()
     expected = _expected()
     assert data["rewards"] == expected.total.tolist()
-    assert data["scores"] == data["rewards"]
+    # scores: the total on [0, 1] (OpenRLHF's dynamic filtering range), the raw total stays in rewards
+    assert data["scores"] == pytest.approx(make_task_reward("detection").normalized(expected.total).tolist())
     for name, batch in expected.parts.items():
         assert data["extra_logs"][name] == batch.scores.tolist()
     assert data["extra_logs"]["prompt_not_prefix"] == [0.0] * len(RESPONSES)
+    assert data["extra_logs"]["label_error"] == [0.0] * len(RESPONSES)
     assert data["rewards"][0] == pytest.approx(1.0 + 0.99 + 1.0)  # IoU, Brier confidence 1 - 0.1 ** 2, format
 
 
@@ -113,11 +89,87 @@ def test_get_reward_alias_and_task_parameter(server):
 
 
 def test_prompt_not_prefix_scores_whole_query(server):
-    body = _openrlhf_body(RESPONSES[:2])
-    body["prompts"] = ["a different prompt", PROMPT]
+    body = {"query": ["Q: " + RESPONSES[0], PROMPT + RESPONSES[0]], "prompts": ["a different prompt", PROMPT],
+            "labels": LABELS[:2]}
     r = server.post("/openrlhf", json=body)
     assert r.status_code == 200
     assert r.json()["extra_logs"]["prompt_not_prefix"] == [1.0, 0.0]
+    assert r.json()["rewards"][0] == pytest.approx(r.json()["rewards"][1] - 1.0)  # the prefix breaks the format
+
+
+def _vision_query(response, pads=1024):
+    """The query OpenRLHF posts for a Qwen-VL prompt: the processor expanded <|image_pad|> to one token per patch,
+    and the decode kept special tokens."""
+    return PROMPT.replace("<|image_pad|>", "<|image_pad|>" * pads) + response + "<|im_end|>"
+
+
+def test_vision_queries_score_the_response_whatever_the_pad_expansion(server):
+    """Before: the prompt (one <|image_pad|>) was never a prefix of the query (1024 of them): format scored 0."""
+    body = {"query": [_vision_query(r, pads) for r, pads in zip(RESPONSES[:2], (4, 1024))],
+            "prompts": [PROMPT] * 2, "labels": LABELS[:2]}
+    r = _post_like_openrlhf(server, "/openrlhf", body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["rewards"] == _expected(responses=RESPONSES[:2]).total.tolist()
+    assert data["rewards"][0] == pytest.approx(2.99) and data["extra_logs"]["format_reward"] == [1.0, 1.0]
+    assert data["extra_logs"]["prompt_not_prefix"] == [0.0, 0.0]
+    # a prompt that does not survive the tokenizer round trip: the last assistant turn is the response
+    body["prompts"] = [PROMPT.replace("Detect", "detect")] * 2
+    assert _post_like_openrlhf(server, "/openrlhf", body).json()["rewards"] == data["rewards"]
+
+
+def test_realistic_vision_bodies_are_accepted():
+    """Before: bodies over 8 MiB (queries full of image pads) got a 413."""
+    queries = [_vision_query(RESPONSES[0], pads=16384)] * 48  # Qwen2.5-VL's largest image, 48 rows: ~10 MiB
+    content = json.dumps({"query": queries, "prompts": [PROMPT] * 48, "labels": LABELS[:1] * 48}).encode()
+    assert len(content) > 8 * 1024 * 1024
+    with _serving(create_app(task="detection")) as client:
+        r = client.post("/openrlhf", content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text[:200]
+    assert r.json()["rewards"] == [pytest.approx(2.99)] * 48
+
+
+BAD_LABELS = [
+    ({"query": [PROMPT + RESPONSES[0]], "prompts": [PROMPT]}, "`labels` is missing: start OpenRLHF with"),
+    ({"query": [PROMPT + RESPONSES[0]], "prompts": [PROMPT], "labels": [""]}, "`labels[0]` is empty"),
+    ({"query": [PROMPT + RESPONSES[0]], "prompts": [PROMPT], "labels": [{"width": 3}]},
+     "`labels[0]` is an object without a `solution` key"),
+    ({"query": [PROMPT + RESPONSES[0]], "prompts": [PROMPT], "labels": ["not a box"]},
+     "`labels[0]`: no box could be read"),
+    ({"query": [PROMPT + RESPONSES[0]], "prompts": [PROMPT], "labels": [{"solution": "[1,1,5,5]", "width": -1}]},
+     "`labels[0].width` must be a positive number"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_LABELS)
+def test_unreadable_labels_score_zero_by_default(server, body, message):
+    """Before: a 422 that OpenRLHF retries 5 times, then training crashed. Now the row scores 0, flagged."""
+    before = server.get("/metrics", params={"format": "json"}).json()["label_errors"]
+    r = _post_like_openrlhf(server, "/openrlhf", body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["rewards"] == [0.0] and data["scores"] == [0.0]
+    assert data["extra_logs"]["label_error"] == [1.0] and data["extra_logs"]["iou_reward"] == [0.0]
+    assert server.get("/metrics", params={"format": "json"}).json()["label_errors"] == before + 1
+    assert "vreward_label_errors_total" in server.get("/metrics").text
+
+
+def test_one_unreadable_label_leaves_the_other_rows_scored(server):
+    body = _openrlhf_body(RESPONSES[:3], [LABELS[0], "not a box", LABELS[0]])
+    data = _post_like_openrlhf(server, "/openrlhf", body).json()
+    expected = _expected(responses=[RESPONSES[0], RESPONSES[2]]).total.tolist()
+    assert data["rewards"] == [expected[0], 0.0, expected[1]]
+    assert data["extra_logs"]["label_error"] == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_LABELS)
+def test_strict_mode_refuses_unreadable_labels_in_the_status_line(strict_server, body, message):
+    """OpenRLHF logs the aiohttp error (status and reason phrase, never the body): the message is the phrase."""
+    r = _post_like_openrlhf(strict_server, "/openrlhf", body)
+    assert r.status_code == 422
+    assert message in r.json()["error"]
+    assert message in r.reason_phrase
+    assert _post_like_openrlhf(strict_server, "/openrlhf", _openrlhf_body()).reason_phrase == "OK"
 
 
 def test_label_objects_carry_image_sizes(server):
@@ -152,9 +204,7 @@ def test_score_endpoint_parts_and_reasons(server):
     (b'{"query": [1], "prompts": ["p"], "labels": ["[0,0,1,1]"]}', 422),
     (b'{"query": ["a", "b"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
     (b'{"query": ["a"], "prompts": ["a"], "labels": ["[0,0,1,1]", "[0,0,1,1]"]}', 422),
-    (b'{"query": ["a"], "prompts": ["a"]}', 422),
-    (b'{"query": ["a"], "prompts": ["a"], "labels": ["not a box"]}', 422),
-    (b'{"query": ["a"], "prompts": ["a"], "labels": [{"width": 3}]}', 422),
+    (b'{"query": ["a"], "prompts": ["a"], "labels": "[0,0,1,1]"}', 422),
 ])
 def test_openrlhf_bad_requests(server, content, status):
     r = server.post("/openrlhf", content=content, headers={"Content-Type": "application/json"})
@@ -163,8 +213,15 @@ def test_openrlhf_bad_requests(server, content, status):
     assert server.get("/health").status_code == 200
 
 
+@pytest.mark.filterwarnings("ignore::vreward.rewards.base.GroundTruthWarning")
+def test_openrlhf_unreadable_label_scores_zero_and_training_goes_on(server):
+    r = server.post("/openrlhf", json={"query": ["a"], "prompts": ["a"], "labels": ["not a box"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["rewards"] == [0.0]
+
+
 @pytest.mark.parametrize(("body", "status"), [
-    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": "segmentation"}, 400),
+    ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": "pose"}, 400),
     ({"completions": ["a"], "solutions": ["[0,0,1,1]"], "task": 3}, 422),
     ({"completions": ["a", "b"], "solutions": ["[0,0,1,1]"]}, 422),
     ({"completions": "a", "solutions": ["[0,0,1,1]"]}, 422),
@@ -231,16 +288,17 @@ def test_metrics(server):
 def test_adapter_functions():
     assert split_response("P: <answer>x</answer> <|endoftext|>\n", "P: ") == ("<answer>x</answer>", True)
     assert split_response("P:<answer>x</answer>", "P: ") == ("<answer>x</answer>", True)
-    batch = parse_request({"query": ["ab"], "prompts": ["a"], "labels": ["s"]})
-    assert batch.completions == ["b"] and batch.solutions == ["s"] and batch.prompt_found == [True]
-    batch = parse_request({"query": ["ab"], "labels": ['{"solution": "s", "width": 5, "height": 6}']})
-    assert batch.kwargs() == {"solution": ["s"], "width": [5], "height": [6]}
-    assert build_response([1.0], {"iou_reward": [1.0]}, [False])["extra_logs"]["prompt_not_prefix"] == [1.0]
+    (row,) = parse_request({"query": ["ab"], "prompts": ["a"], "labels": ["s"]})
+    assert (row.completion, row.solution, row.prompt_found, row.label_error) == ("b", "s", True, None)
+    (row,) = parse_request({"query": ["ab"], "labels": ['{"solution": "s", "width": 5, "height": 6}']})
+    assert (row.solution, row.columns) == ("s", {"width": 5, "height": 6})
+    answer = build_response([1.0], [0.5], {"iou_reward": [1.0]}, [row.with_label_error("x")])
+    assert answer["extra_logs"]["label_error"] == [1.0] and answer["scores"] == [0.5]
 
 
 def test_create_app_validates_configuration():
     with pytest.raises(ValueError, match="unknown task"):
-        create_app(task="segmentation")
+        create_app(task="pose")
     with pytest.raises(ValueError, match="threshold"):
         create_app(options={"iou": {"threshold": 5}})
     assert parse_weights("iou=1,format=0.5") == {"iou": 1.0, "format": 0.5}

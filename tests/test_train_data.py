@@ -224,7 +224,7 @@ def test_json_loader_errors_name_file_line_and_field(jsonl, tmp_path):
         load_json(path)
     as_list = tmp_path / "list.json"
     as_list.write_text(json.dumps([{"image": "imgs/a.png", "problem": "p", "solution": "s"}, {"image": "imgs/a.png"}]))
-    with pytest.raises(DataError, match=r"list.json: record 1: missing field 'problem'"):
+    with pytest.raises(DataError, match=r"list.json: record 2: missing field 'problem'"):
         load_json(as_list)
 
 

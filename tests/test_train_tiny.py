@@ -98,11 +98,15 @@ def test_model_family_and_coordinate_frame(tiny, tmp_path):
     assert coordinate_frame("qwen25vl") == "qwen25vl"
     with pytest.raises(ValueError, match="unknown model family 'llava'"):
         coordinate_frame("llava")
-    with pytest.raises(ValueError, match="unsupported model_type 'llama'"):
+    with pytest.raises(ValueError, match="model_type 'llama', which is no known family's"):
         model_family({"model_type": "llama"})
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
-    with pytest.raises(ValueError, match=r"unsupported model_type 'qwen3_vl' \(from .*\)"):
+    assert model_family(tmp_path) == "qwen3vl"
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "paligemma"}))
+    with pytest.raises(ValueError, match=r"'paligemma' \(PaliGemma 1 / 2\) is known .* cannot train it yet "
+                       r"\(prompted with task prefixes.*\).* \(from .*\)"):
         model_family(tmp_path)
+    assert model_family({"model_type": "qwen2_5_vl", "_name_or_path": "Qwen/Qwen2.5-VL-3B-Instruct"}) == "qwen25vl"
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="has no config.json"):
         model_family(tmp_path / "empty")

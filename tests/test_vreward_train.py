@@ -8,15 +8,17 @@ from vreward_train import task_rewards
 
 
 def test_task_reward_sets_and_overrides():
-    funcs, weights = task_rewards("grounding", weights={"format": 0.5}, giou={"scale": "unit"})
+    funcs, weights = task_rewards("grounding", weights={"format": 0.5}, giou={"shaping": 0.1})
     assert [f.__name__ for f in funcs] == ["giou_reward", "format_reward"]
     assert weights == [1.0, 0.5]
-    assert funcs[0].settings.scale == "unit"
+    assert funcs[0].settings.shaping == 0.1
+    paper, _ = task_rewards("grounding", preset="visual_rft", giou={"scale": "unit"})
+    assert paper[0].settings.scale == "unit"
 
 
 def test_bad_task_or_option_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown task 'segmentation'"):
-        task_rewards("segmentation")
+    with pytest.raises(ValueError, match="unknown task 'pose'"):
+        task_rewards("pose")
     with pytest.raises(ValueError, match="do not apply to task 'classification'"):
         task_rewards("classification", iou={"threshold": 0.7})
 

@@ -35,6 +35,9 @@ _EXPORTS: dict[str, str] = {
     "CompositeReward": "vreward.composite",
     "make_task_reward": "vreward.composite",
     "normalize_label": "vreward.labels",
+    "make_detection_reward": "vreward.rewards.multi_object",
+    "LinearSchedule": "vreward.schedules",
+    "PiecewiseSchedule": "vreward.schedules",
     **{name: "vreward.rewards.base" for name in ("FrameMismatchWarning", "Reward", "RewardBatch", "RewardDetail")},
     **public_rewards(),
 }

@@ -1348,3 +1348,130 @@ def scan_into(buf, starts, ends, require_tag, row0, rows, found, scratch):
             else:
                 status[r] = UNPARSEABLE
     return nrows
+
+
+# ---- points: a second, separate pass over the answer spans (only rewards that read points run it)
+
+# Slots of the point arrays of scan_points_into (Q points of capacity):
+#   offsets   (B + 1,)               int64    row r owns points offsets[r]:offsets[r + 1]
+#   points    (Q, POINT_LEN)         float64  X, Y
+#   spans     (Q, POINT_LEN, 2)      int64    (start, end) of each number
+#   slow      (Q,)                   bool     a number of the point needs Python's float (re-read from spans)
+PT_NONE = np.int64(-1)  # no paren point just before (what the last emitted point was, for the box rule)
+PT_PAREN_OPEN = np.int64(1)  # the last item was a paren point that may still pair into a box
+PT_PAREN_USED = np.int64(2)  # the last item was a paren point that completed a box
+
+
+@njit(**JIT_OPTIONS)
+def _read_pair(buf, i, end, closer, points, spans, slow, nq):
+    """Read ``x, y`` then ``closer`` from ``i`` (just after an opener); write it at row ``nq`` when it fits.
+
+    Returns (index after the closer or -1 when no pair is there, whether the pair is finite)."""
+    j = _skip_space(buf, i, end)
+    j2, x, exact_x, found = _parse_number(buf, j, end)
+    if not found:
+        return -1, False
+    k = _skip_space(buf, j2, end)
+    if k >= end or buf[k] != BYTE_COMMA:
+        return -1, False
+    k = _skip_space(buf, k + 1, end)
+    k2, y, exact_y, found = _parse_number(buf, k, end)
+    if not found:
+        return -1, False
+    m = _skip_space(buf, k2, end)
+    if m >= end or buf[m] != closer:
+        return -1, False
+    finite = np.isfinite(x) and np.isfinite(y)
+    if finite and nq < points.shape[0]:
+        points[nq, X1] = x
+        points[nq, Y1] = y
+        spans[nq, X1, 0] = j
+        spans[nq, X1, 1] = j2
+        spans[nq, Y1, 0] = k
+        spans[nq, Y1, 1] = k2
+        slow[nq] = not (exact_x and exact_y)
+    return m + 1, finite
+
+
+@njit(**JIT_OPTIONS)
+def _points_one(buf, s, e, points, spans, slow, nq):
+    """The points of the answer ``buf[s:e]`` from row ``nq``: every ``[x, y]`` and ``(x, y)`` (what the box scan
+    counts as points), except two parenthesised points side by side, which are a Qwen2-VL box. Returns the row
+    after the last point (past the capacity the points are counted, not written)."""
+    last = PT_NONE
+    i = s
+    while i < e:
+        c = buf[i]
+        if c == BYTE_LBRACKET or c == BYTE_LPAREN:
+            closer = BYTE_RBRACKET if c == BYTE_LBRACKET else BYTE_RPAREN
+            j, finite = _read_pair(buf, i + 1, e, closer, points, spans, slow, nq)
+            if j < 0:
+                last = PT_NONE
+                i += 1
+                continue
+            if c == BYTE_LPAREN and last == PT_PAREN_OPEN:
+                nq -= 1  # (x1, y1), (x2, y2): the two points are one box
+                last = PT_PAREN_USED
+            elif finite:
+                nq += 1
+                last = PT_PAREN_OPEN if c == BYTE_LPAREN else PT_NONE
+            else:
+                last = PT_NONE
+            i = j
+            continue
+        if not (c == BYTE_COMMA or c == BYTE_DOT or _space_len(buf, i, e) > 0):
+            last = PT_NONE  # as the box scan: only separators keep a paren point waiting for its pair
+        i += 1
+    return nq
+
+
+@njit(**JIT_OPTIONS)
+def scan_points_into(buf, starts, ends, row0, offsets, points, spans, slow):
+    """Read the points of the answer spans ``buf[starts[r]:ends[r]]`` (``starts[r] < 0``: no answer) for rows
+    ``r >= row0`` into caller-owned arrays (slots above). ``offsets[row0]`` must hold the points before ``row0``.
+
+    Returns the number of rows done: ``len(starts)``, or the first row whose points did not fit (``offsets[r + 1]``
+    then holds the capacity needed); -1 when an array is too small or a span is out of the buffer."""
+    nrows = starts.shape[0]
+    cap = points.shape[0]
+    if (ends.shape[0] < nrows or offsets.shape[0] < nrows + 1 or points.shape[1] < POINT_LEN
+            or spans.shape[0] < cap or spans.shape[1] < POINT_LEN or spans.shape[2] < 2 or slow.shape[0] < cap
+            or not 0 <= row0 <= nrows):
+        return -1
+    nq = offsets[row0]
+    for r in range(row0, nrows):
+        s = starts[r]
+        e = ends[r]
+        offsets[r + 1] = nq
+        if s < 0:
+            continue
+        if s > e or e > buf.shape[0]:
+            return -1
+        end_nq = _points_one(buf, s, e, points, spans, slow, nq)
+        offsets[r + 1] = end_nq
+        if end_nq > cap:
+            return r
+        nq = end_nq
+    return nrows
+
+
+class ScanPoints(NamedTuple):
+    """Outputs of :func:`scan_points_into` (B rows, Q points of capacity)."""
+
+    offsets: np.ndarray
+    points: np.ndarray
+    spans: np.ndarray
+    slow: np.ndarray
+
+    @classmethod
+    def allocate(cls, n: int, capacity: int) -> ScanPoints:
+        return cls(np.zeros(n + 1, np.int64), np.empty((capacity, POINT_LEN), np.float64),
+                   np.empty((capacity, POINT_LEN, 2), np.int64), np.empty(capacity, np.bool_))
+
+    def grown(self, capacity: int, keep: int) -> ScanPoints:
+        """Point arrays of a larger ``capacity`` holding the first ``keep`` points (the same offsets)."""
+        grown = ScanPoints.allocate(len(self.offsets) - 1, capacity)
+        grown.offsets[:] = self.offsets
+        for old, new in zip(self[1:], grown[1:]):
+            new[:keep] = old[:keep]
+        return grown

@@ -7,7 +7,10 @@
 (True, (1.0, 2.0, 30.0, 40.0), 0.9, <ParseReason.OK: 'ok'>)
 
 Parsing never raises on completion text and never evaluates it: a whole batch is encoded into one byte buffer
-and read by one numba scan (:mod:`vreward._scan`), linear in the text's length.
+and read by one numba scan (:mod:`vreward._scan`), linear in the text's length. ``family=`` reads a model family's
+native syntax (PaliGemma's ``<loc>`` tokens, InternVL's ``<ref>``/``<box>``, ...): its translator
+(:mod:`vreward.frames.syntax`) first rewrites each native box into text the scanner reads; families whose
+answers the scanner reads as written (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, GLM, ...) parse exactly as without one.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from vreward.reasons import PARSE_REASONS, STATUS_NO_OBJECTS, STATUS_NOT_TEXT, S
 
 if TYPE_CHECKING:
     from vreward._scan import ScanBoxes, ScanRows, Scratch
+    from vreward.frames.syntax import AnswerSyntax
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +185,9 @@ class ParsedBatch(Sequence[ParsedCompletion]):
     Row ``i`` owns boxes ``offsets[i]:offsets[i+1]``. ``confidences`` holds NaN where none was given.
     ``dropped_counts`` (B, 4) counts the items of each row seen but not kept, by column: wrong_arity, points,
     non_finite, truncated (the keys of :attr:`ParsedCompletion.dropped`). Indexing (``batch[i]``) builds the
-    :class:`ParsedCompletion` of one row. ``key`` identifies the batch by its content (texts and
-    ``require_answer_tag``), for caches of what is computed from it.
+    :class:`ParsedCompletion` of one row. ``key`` identifies the batch by its content (texts,
+    ``require_answer_tag`` and the answer syntax translated from), for caches of what is computed from it.
+    ``texts`` are the texts as read: after the family's translator, when it has one.
     """
 
     def __init__(self, texts: list[str | None], buf: bytes, rows: ScanRows, found: ScanBoxes, key: ContentKey):
@@ -247,6 +252,12 @@ class ParsedBatch(Sequence[ParsedCompletion]):
             for s, e in zip(self._label_start.tolist(), self._label_end.tolist(), strict=True)
         ]
 
+    @cached_property
+    def points(self) -> ParsedPoints:
+        """The points of every answer (``[x, y]``, ``(x, y)``, ``{"point_2d": [x, y]}``...), read on first use by a
+        second scan of the answer spans; box rewards never pay for it. See :class:`ParsedPoints`."""
+        return _scan_points(self._buf, self._answer_start, self._answer_end)
+
     def answer(self, i: int) -> str | None:
         s = int(self._answer_start[i])
         if s < 0:
@@ -278,6 +289,50 @@ class ParsedBatch(Sequence[ParsedCompletion]):
             reason=self.reason(i),
             dropped={name: int(n) for name, n in zip(_DROP_NAMES, self.dropped_counts[i], strict=True) if n},
         )
+
+
+@dataclass(frozen=True)
+class ParsedPoints:
+    """The points of a batch's answers: row ``i`` owns ``points[offsets[i]:offsets[i + 1]]`` ((Q, 2) float64,
+    ``x, y`` in the model's frame, in the order written).
+
+    A point is a two-number list or parenthesised pair: ``[x, y]``, ``(x, y)``, the value of any key
+    (``{"point_2d": [x, y]}``, ``'click': (x, y)``, ``"coordinate": [x, y]``). Two parenthesised points side by
+    side, ``(x1, y1), (x2, y2)``, are a box (Qwen2-VL), not points; numbers that are not finite drop the point.
+    The box parse is unchanged (its reason for a row with points only stays ``points_not_boxes``).
+    """
+
+    points: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _scan_points(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> ParsedPoints:
+    """Run the point scanner over the answer spans, growing its arrays as the box scan does."""
+    from vreward._scan import ScanPoints, scan_points_into
+
+    arr = np.frombuffer(buf, np.uint8)
+    n = len(starts)
+    found = ScanPoints.allocate(n, max(16, 2 * n))
+    row = 0
+    while True:
+        done = scan_points_into(arr, starts, ends, row, *found)
+        if done == n:
+            break
+        if not row <= done < n:
+            raise RuntimeError(f"the point scanner refused its arrays (returned {done})")
+        nq, need = int(found.offsets[done]), int(found.offsets[done + 1])
+        found = found.grown(max(2 * len(found.points), need + 16), nq)
+        row = done
+    total = int(found.offsets[n])
+    points, spans, slow = found.points[:total], found.spans[:total], found.slow[:total]
+    for q in np.flatnonzero(slow).tolist():  # numbers the scanner could not convert exactly
+        points[q] = [float(buf[a:b]) for a, b in spans[q].tolist()]
+    points.flags.writeable = False
+    return ParsedPoints(points, found.offsets)
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/", "\\": "\\", '"': '"', "'": "'"}
@@ -373,37 +428,58 @@ def _scan_arrays(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, require_
     return rows, found.head(int(rows.offsets[n]))
 
 
-def parse_key(texts: Sequence[str | None], require_answer_tag: bool) -> ContentKey:
-    """The content key of a batch's parse (see :class:`vreward.cache.ContentKey`)."""
-    return ContentKey(tuple(texts), bool(require_answer_tag))
+def parse_key(texts: Sequence[str | None], require_answer_tag: bool, syntax: str | None = None) -> ContentKey:
+    """The content key of a batch's parse (see :class:`vreward.cache.ContentKey`); ``syntax``: the answer syntax
+    translated from (None: read as written)."""
+    if syntax is None:
+        return ContentKey(tuple(texts), bool(require_answer_tag))
+    return ContentKey(tuple(texts), bool(require_answer_tag), syntax)
 
 
-def _scan(texts: list[str | None], require_answer_tag: bool) -> ParsedBatch:
-    buf, starts, ends = _encode(texts)
+def translator(family: Any) -> AnswerSyntax | None:
+    """The answer syntax whose translator reads ``family``'s answers (any :func:`vreward.families.detect` input),
+    or None when the scanner reads them as written (or no family is given)."""
+    if family is None:
+        return None
+    from vreward.frames.families import resolve_family
+
+    syntax = resolve_family(family).answer_syntax
+    return syntax if syntax.translate is not None else None
+
+
+def _scan(texts: list[str | None], require_answer_tag: bool, syntax: AnswerSyntax | None = None) -> ParsedBatch:
+    read = texts if syntax is None else [None if t is None else syntax.translate(t) for t in texts]
+    buf, starts, ends = _encode(read)
     arr = np.frombuffer(buf, np.uint8)  # read-only, also when empty: one numba specialisation
-    return ParsedBatch(texts, buf, *_scan_arrays(arr, starts, ends, require_answer_tag),
-                       parse_key(texts, require_answer_tag))
+    return ParsedBatch(read, buf, *_scan_arrays(arr, starts, ends, require_answer_tag),
+                       parse_key(texts, require_answer_tag, None if syntax is None else syntax.name))
 
 
 # Several rewards scoring the same batch (as TRL calls them, one after the other) parse it once.
 _PARSES: BoundedCache[ParsedBatch] = BoundedCache("parsed batches", 8)
 
 
-def parse_texts(texts: list[str | None], *, require_answer_tag: bool = True) -> ParsedBatch:
-    """Parse already extracted texts (None for a non-text completion), reusing a recent identical batch."""
+def parse_texts(texts: list[str | None], *, require_answer_tag: bool = True, family: Any = None) -> ParsedBatch:
+    """Parse already extracted texts (None for a non-text completion), reusing a recent identical batch.
+
+    ``family``: the model family whose native syntax the texts are in (a family name, ``model_type``, Hub id, ...).
+    """
     texts = list(texts)
-    return _PARSES.get_or_compute(parse_key(texts, require_answer_tag), lambda: _scan(texts, require_answer_tag))
+    syntax = translator(family)
+    key = parse_key(texts, require_answer_tag, None if syntax is None else syntax.name)
+    return _PARSES.get_or_compute(key, lambda: _scan(texts, require_answer_tag, syntax))
 
 
-def parse_completions(completions: Sequence[Any], *, require_answer_tag: bool = True) -> ParsedBatch:
+def parse_completions(completions: Sequence[Any], *, require_answer_tag: bool = True,
+                      family: Any = None) -> ParsedBatch:
     """Parse a batch of completions (strings or TRL conversational messages).
 
     With ``require_answer_tag`` False, a completion without ``<answer>`` is read whole (after ``</think>``
-    when there is one), for models that answer without tags.
+    when there is one), for models that answer without tags. ``family`` as in :func:`parse_texts`.
     """
-    return parse_texts(completion_texts(completions), require_answer_tag=require_answer_tag)
+    return parse_texts(completion_texts(completions), require_answer_tag=require_answer_tag, family=family)
 
 
-def parse_completion(completion: Any, *, require_answer_tag: bool = True) -> ParsedCompletion:
+def parse_completion(completion: Any, *, require_answer_tag: bool = True, family: Any = None) -> ParsedCompletion:
     """Parse one completion; see :func:`parse_completions`."""
-    return parse_completions([completion], require_answer_tag=require_answer_tag)[0]
+    return parse_completions([completion], require_answer_tag=require_answer_tag, family=family)[0]

@@ -47,9 +47,22 @@ class ZeroReason(str, Enum):
     WRONG_CLASS = "wrong_class"  # classification answer does not name the true class
     SEVERAL_CLASSES = "several_classes"  # classification answer names more than one class
     NEGATED = "negated"  # classification answer names the true class only under a negation ("not a crow")
-    TOO_LONG = "too_long"  # without a class list, the answer says more than a class name (max_words)
+    EXTRA_WORDS = "extra_words"  # without a class list, the answer holds words beside the class and common filler
     CONFIDENCE = "confidence"  # the stated confidences earn nothing (confident misses, unconfident matches)
     NO_OVERLAP = "no_overlap"  # grounding box does not overlap the ground truth (gIoU <= -1 + eps)
+    BAD_GROUND_TRUTH = "bad_ground_truth"  # the row's ground truth cannot be read (the reward warns what is wrong)
+    NO_POINT = "no_point"  # a click answer holds no point (and no box whose centre could count)
+    MISSED_TARGET = "missed_target"  # the click lies outside every target box
+    FAR_FROM_TARGET = "far_from_target"  # the click is so far from the target that its Gaussian score is 0
+    NO_NUMBER = "no_number"  # a counting answer holds no number
+    SEVERAL_NUMBERS = "several_numbers"  # a counting answer states different numbers ("1 2 3 4 5")
+    WRONG_COUNT = "wrong_count"  # the stated count is not the true one
+    WRONG_TEXT = "wrong_text"  # the OCR answer shares nothing with the true text (edit distance = the longer length)
+    NO_INTERVAL = "no_interval"  # a temporal answer holds no "start to end" interval
+    NO_TEMPORAL_OVERLAP = "no_temporal_overlap"  # the predicted intervals do not overlap the true ones
+    NO_SHAPE = "no_shape"  # a mask / rotated-box answer holds no polygon or box that can be read
+    NO_MASK_OVERLAP = "no_mask_overlap"  # the predicted region does not overlap the true mask
+    OUTSIDE_MASK = "outside_mask"  # point-in-mask: the point lies outside the true mask
 
 
 # Reasons as small integer codes (0: no reason, the score is positive), so that rewards set them with array

@@ -132,6 +132,24 @@ REWARDS: dict[str, RewardSpec] = {spec.name: spec for spec in (
                "docs/rewards/accuracy.md", "classification: the answer names the true class"),
     RewardSpec("giou", "vreward.rewards.grounding", "GIoUReward", "GroundingSettings", "docs/rewards/giou.md",
                "grounding: GIoU of the answer's box with the ground truth"),
+    RewardSpec("click", "vreward.rewards.points", "ClickReward", "ClickSettings", "docs/rewards/click.md",
+               "GUI grounding: the click (first point, or a box's centre) lies inside the target box"),
+    RewardSpec("gaussian_point", "vreward.rewards.points", "GaussianPointReward", "GaussianPointSettings",
+               "docs/rewards/gaussian_point.md", "GUI grounding: GUI-G2's Gaussian of the click's offset from the "
+               "target centre, sigma = 0.5 * target size"),
+    RewardSpec("detection_f1", "vreward.rewards.multi_object", "DetectionSchemeReward", "DetectionSchemeSettings",
+               "docs/rewards/detection_f1.md", "multi-object detection: one-to-one F1 at the IoU threshold "
+               "(make_detection_reward gives the published schemes)"),
+    RewardSpec("count", "vreward.rewards.counting", "CountReward", "CountSettings", "docs/rewards/count.md",
+               "counting: the answer states one number, the true count"),
+    RewardSpec("ocr", "vreward.rewards.ocr", "OCRReward", "OCRSettings", "docs/rewards/ocr.md",
+               "OCR: 1 - normalized edit distance to the true text"),
+    RewardSpec("temporal_iou", "vreward.rewards.temporal", "TemporalIoUReward", "TemporalSettings",
+               "docs/rewards/temporal_iou.md", "video temporal grounding: tIoU of 'start to end' intervals"),
+    RewardSpec("mask_iou", "vreward.rewards.masks", "MaskIoUReward", "MaskSettings", "docs/rewards/mask_iou.md",
+               "segmentation: mask IoU of the answer's polygon (or point-in-mask)"),
+    RewardSpec("rotated_iou", "vreward.rewards.rotated", "RotatedIoUReward", "RotatedSettings",
+               "docs/rewards/rotated_iou.md", "oriented detection: polygon IoU of matched rotated boxes"),
 )}
 
 # The paper's definitions, exactly (vreward.visual_rft), for reproductions of Visual-RFT.
@@ -159,6 +177,18 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
              "fine-grained classification: a class name"),
     TaskSpec("grounding", (("giou", 1.0), ("format", 1.0)), "giou", "reasoning grounding: one box"),
     TaskSpec("format", (("format", 1.0),), "format", "the answer format alone"),
+    TaskSpec("gui", (("click", 1.0), ("gaussian_point", 0.5), ("format", 1.0)), "click",
+             "GUI grounding: one click (a point, or a box's centre) on the target element"),
+    TaskSpec("multi_object", (("detection_f1", 1.0), ("format", 1.0)), "detection_f1",
+             "multi-object detection scored by one-to-one F1"),
+    TaskSpec("counting", (("count", 1.0), ("format", 1.0)), "count", "counting: one number"),
+    TaskSpec("ocr", (("ocr", 1.0), ("format", 1.0)), "ocr", "OCR: the text in the image"),
+    TaskSpec("temporal", (("temporal_iou", 1.0), ("format", 1.0)), "temporal_iou",
+             "video temporal grounding: 'start to end' in seconds or mm:ss"),
+    TaskSpec("segmentation", (("mask_iou", 1.0), ("format", 1.0)), "mask_iou",
+             "referring segmentation: a polygon of the target (mask IoU)"),
+    TaskSpec("rotated", (("rotated_iou", 1.0), ("format", 1.0)), "rotated_iou",
+             "oriented detection: rotated boxes [cx, cy, w, h, angle]"),
 )}
 
 REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)

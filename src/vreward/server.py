@@ -1,16 +1,25 @@
 """HTTP reward server: vreward's rewards for trainers that call a reward URL (OpenRLHF) or any JSON client.
 
-``create_app(task, weights, options)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
+``create_app(task, weights, options, family)`` builds a FastAPI app; ``vreward serve`` runs it with uvicorn. Endpoints
 (see docs/server.md): ``POST /openrlhf`` (also ``POST /get_reward``), ``POST /score``, ``GET /health``,
 ``GET /metrics`` (Prometheus text; ``?format=json`` for JSON).
 
 Bodies are read with a size limit before any parsing (413), decoded with orjson, validated by hand, and every
-client error is a 4xx with ``{"error": message, "status": code}``. Scoring runs in the worker thread pool.
+client error is a 4xx with ``{"error": message, "status": code}`` whose message is also the status line's reason
+phrase (:mod:`vreward.http_reasons`: OpenRLHF logs only that). Requests of up to :data:`INLINE_ROWS` rows are
+scored on the event loop, the rows of concurrent requests together (:class:`vreward.batching.RowBatcher`: no
+thread hop, one ``score_all`` per reward for all of them); larger ones run in the worker thread pool.
+
+OpenRLHF rows whose label cannot be read score 0 with ``extra_logs["label_error"] = 1`` and are counted
+(``vreward_label_errors_total``), so one bad row never stops training; ``strict=True`` refuses the request
+(422, naming the row and the field) instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -22,14 +31,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, build_response, parse_request
+from vreward import http_reasons
+from vreward.adapters.openrlhf import DEFAULT_STRIP_SUFFIXES, OpenRLHFRow, build_response, parse_request
+from vreward.batching import Row, RowBatcher, RowScore, score_rows_isolated
 from vreward.cache import BoundedCache
 from vreward.composite import CompositeReward, make_task_reward
 from vreward.errors import ClientError
 from vreward.registry import TASKS
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# A Qwen2.5-VL query carries up to 16,384 <|image_pad|> tokens per image (about 200 kB of text), and older
+# OpenRLHF clients post hundreds of queries per request.
+DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
 DEFAULT_MAX_BATCH = 4096
+# Requests of at most this many rows are scored on the event loop, micro-batched with concurrent ones.
+INLINE_ROWS = 16
 # Columns /score passes to the rewards beside `solution` (image sizes only: no paths the server would open).
 SCORE_COLUMNS = ("width", "height", "image_size")
 _REWARD_CACHE_SIZE = 32
@@ -47,6 +62,7 @@ class Metrics:
         self.completions = 0
         self.scoring_errors = 0
         self.prompt_not_prefix = 0
+        self.label_errors = 0
 
     def observe(self, endpoint: str, status: int, seconds: float, completions: int = 0) -> None:
         with self._lock:
@@ -72,6 +88,7 @@ class Metrics:
                 "completions_scored": self.completions,
                 "scoring_errors": self.scoring_errors,
                 "prompt_not_prefix": self.prompt_not_prefix,
+                "label_errors": self.label_errors,
                 "latency_seconds": {e: {"sum": self.latency_sum[e], "count": self.latency_count[e]}
                                     for e in sorted(self.latency_count)},
             }
@@ -92,6 +109,9 @@ class Metrics:
             "# HELP vreward_prompt_not_prefix_total OpenRLHF rows whose prompt was not a prefix of the query.",
             "# TYPE vreward_prompt_not_prefix_total counter",
             f"vreward_prompt_not_prefix_total {snap['prompt_not_prefix']}",
+            "# HELP vreward_label_errors_total OpenRLHF rows whose label cannot be read (scored 0 unless strict).",
+            "# TYPE vreward_label_errors_total counter",
+            f"vreward_label_errors_total {snap['label_errors']}",
             "# HELP vreward_request_duration_seconds Request latency by endpoint.",
             "# TYPE vreward_request_duration_seconds summary",
         ]
@@ -104,8 +124,9 @@ class Metrics:
 
 
 def build_reward(task: str, weights: Mapping[str, float] | None = None,
-                 options: Mapping[str, Any] | None = None, preset: str = "default") -> CompositeReward:
-    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options 422)."""
+                 options: Mapping[str, Any] | None = None, preset: str = "default",
+                 family: str | None = None) -> CompositeReward:
+    """``make_task_reward`` with its errors as :class:`ClientError` (unknown task 400, bad options or family 422)."""
     from pydantic import ValidationError
 
     if not isinstance(task, str) or task not in TASKS:
@@ -116,96 +137,72 @@ def build_reward(task: str, weights: Mapping[str, float] | None = None,
     if options is not None and not (isinstance(options, Mapping) and all(
             isinstance(v, Mapping) for v in options.values())):
         raise ClientError("`options` must be an object of option objects by reward name", 422)
+    if family is not None and not isinstance(family, str):
+        raise ClientError("`family` must be a string", 422)
     try:
-        return make_task_reward(task, dict(weights) if weights else None, preset=preset,
-                                **{k: dict(v) for k, v in (options or {}).items()})
+        # strict: a row whose ground truth cannot be read raises, and the server answers that row alone (score 0
+        # and its label error, or 422 in strict mode) with the problem named
+        strict = {name: {"strict": True, **dict((options or {}).get(name, {}))} for name in TASKS[task].reward_names}
+        unknown = {k: dict(v) for k, v in (options or {}).items() if k not in strict}
+        return make_task_reward(task, dict(weights) if weights else None, preset=preset, family=family,
+                                **strict, **unknown)
     except ValidationError as exc:
         raise ClientError(f"invalid options: {_short_validation(exc)}", 422) from None
     except (TypeError, ValueError) as exc:
         raise ClientError(f"invalid options: {exc}", 422) from None
 
 
-def score_batch(reward: CompositeReward, completions: list[Any], kwargs: dict[str, Any],
-                metrics: Metrics | None = None) -> tuple[list[float], dict[str, list[float]], dict[str, list]]:
-    """(totals, scores by reward, reasons by reward) of a batch.
-
-    Ground-truth and column errors (``ValueError``, e.g. ``SolutionError``) propagate, to be answered 422. Any
-    other exception is unexpected (the rewards never raise on model text): the batch is then scored row by row
-    and a row that still raises scores 0 with reason ``scoring_error`` (counted in the metrics).
-    """
-    try:
-        batch = reward.score_all(completions, **kwargs)
-    except ValueError:
-        raise
-    except Exception:  # noqa: BLE001 - defensive: model text must never cause a 500
-        return _score_rows(reward, completions, kwargs, metrics)
-    totals = batch.total.tolist()
-    return (totals, {n: b.scores.tolist() for n, b in batch.parts.items()},
-            {n: b.reasons for n, b in batch.parts.items()})
-
-
-def _score_rows(reward: CompositeReward, completions: list[Any], kwargs: dict[str, Any],
-                metrics: Metrics | None) -> tuple[list[float], dict[str, list[float]], dict[str, list]]:
-    names = [r.__name__ for r in reward.rewards]
-    totals: list[float] = []
-    scores: dict[str, list[float]] = {n: [] for n in names}
-    reasons: dict[str, list] = {n: [] for n in names}
-    for i, completion in enumerate(completions):
-        row_kwargs = {k: [v[i]] if isinstance(v, list) and len(v) == len(completions) else v
-                      for k, v in kwargs.items()}
-        try:
-            batch = reward.score_all([completion], **row_kwargs)
-            totals.append(float(batch.total[0]))
-            for n, b in batch.parts.items():
-                scores[n].append(float(b.scores[0]))
-                reasons[n].append(b.reasons[0])
-        except ValueError:
-            raise
-        except Exception:  # noqa: BLE001
-            if metrics is not None:
-                metrics.add("scoring_errors", 1)
-            totals.append(0.0)
-            for n in names:
-                scores[n].append(0.0)
-                reasons[n].append("scoring_error")
-    return totals, scores, reasons
+def row_problem(exc: BaseException) -> str:
+    """A scoring error's message without the row number the rewards give it (rows are renumbered per group)."""
+    return re.sub(r"^solution row \d+: ", "", str(exc))
 
 
 def create_app(task: str = "detection", weights: Mapping[str, float] | None = None,
                options: Mapping[str, Mapping[str, Any]] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch: int = DEFAULT_MAX_BATCH, strip_suffixes: tuple[str, ...] = DEFAULT_STRIP_SUFFIXES,
-               preset: str = "default") -> FastAPI:
-    """The reward server's app. ``task``, ``weights`` and ``options`` (as in ``make_task_reward``) configure the
-    default reward, ``preset`` the definitions of every reward it serves; they are validated here (``ValueError``
-    for bad ones)."""
+               strict: bool = False, batch_window_ms: float = 0.0, preset: str = "default",
+               family: str | None = None) -> FastAPI:
+    """The reward server's app. ``task``, ``weights``, ``options`` and ``family`` (as in ``make_task_reward``)
+    configure the default reward, ``preset`` the definitions of every reward it serves; they are validated here
+    (``ValueError`` for bad ones). A request's ``family`` (``/score``'s body, an OpenRLHF label object's) replaces
+    the server's. ``strict`` refuses OpenRLHF requests with unreadable labels (422) instead of scoring those rows
+    0; ``batch_window_ms`` is how long the first inline row waits for rows of other requests (0: the event loop's
+    next iteration)."""
     try:
-        default_reward = build_reward(task, weights, options, preset)
+        default_reward = build_reward(task, weights, options, preset, family)
     except ClientError as exc:
         raise ValueError(exc.message) from None  # a configuration error of the server itself
     if max_body_bytes <= 0 or max_batch <= 0:
         raise ValueError("max_body_bytes and max_batch must be positive")
+    http_reasons.install()
     rewards: BoundedCache[CompositeReward] = BoundedCache("server rewards", _REWARD_CACHE_SIZE)
     metrics = Metrics()
+    batcher = RowBatcher(window_s=batch_window_ms / 1000.0)
     app = FastAPI(title="vreward", version=_version(), docs_url=None, redoc_url=None, openapi_url=None)
     app.state.metrics = metrics
     app.state.config = {"task": task, "weights": dict(weights or {}), "options": dict(options or {}),
-                        "max_body_bytes": max_body_bytes, "max_batch": max_batch, "preset": preset}
+                        "max_body_bytes": max_body_bytes, "max_batch": max_batch, "strict": strict,
+                        "batch_window_ms": batch_window_ms, "preset": preset, "family": family}
 
-    def cached(req_task: Any, req_weights: Any, req_options: Any) -> CompositeReward:
+    def cached(req_task: Any, req_weights: Any, req_options: Any, req_family: Any) -> CompositeReward:
         try:
-            key = orjson.dumps([req_task, req_weights or {}, req_options or {}], option=orjson.OPT_SORT_KEYS)
+            key = orjson.dumps([req_task, req_weights or {}, req_options or {}, req_family],
+                               option=orjson.OPT_SORT_KEYS)
         except TypeError:
-            raise ClientError("`task`, `weights` and `options` must be JSON values", 422) from None
-        return rewards.get_or_compute(key, lambda: build_reward(req_task, req_weights, req_options, preset))
+            raise ClientError("`task`, `weights`, `options` and `family` must be JSON values", 422) from None
+        return rewards.get_or_compute(key, lambda: build_reward(req_task, req_weights, req_options, preset,
+                                                                req_family))
 
-    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None) -> CompositeReward:
-        if req_task in (None, task) and req_weights is None and req_options is None:
+    def reward_for(req_task: str | None, req_weights: Any = None, req_options: Any = None,
+                   req_family: Any = None) -> CompositeReward:
+        row_family = req_family if req_family is not None else family
+        if req_task in (None, task) and req_weights is None and req_options is None and row_family == family:
             return default_reward
         if req_task in (None, task):
             # the request's weights/options replace the server's, for the server's task
             return cached(task, req_weights if req_weights is not None else weights,
-                          req_options if req_options is not None else options)
-        return cached(req_task, req_weights, req_options)
+                          req_options if req_options is not None else options, row_family)
+        return cached(req_task, req_weights, req_options, row_family)
 
     async def read_json(request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -234,9 +231,23 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             except (ValueError, RecursionError):
                 raise ClientError(f"malformed JSON: {exc}", 400) from None
 
+    async def score_each(rows: list[Row]) -> list[RowScore | BaseException]:
+        """Every row's score or the exception its scoring raised."""
+        if len(rows) <= INLINE_ROWS:
+            return await asyncio.gather(*(batcher.score(row) for row in rows), return_exceptions=True)
+        return await run_in_threadpool(score_rows_isolated, rows)
+
+    def unexpected(results: list[RowScore | BaseException]) -> int:
+        """Count the rows whose scoring raised anything but a ``ValueError`` (never caused by model text)."""
+        count = sum(isinstance(r, BaseException) and not isinstance(r, ValueError) for r in results)
+        if count:
+            metrics.add("scoring_errors", count)
+        return count
+
     async def handle(endpoint: str, request: Request, work) -> Response:
         start = time.perf_counter()
         n = 0
+        http_reasons.set_reason(None)
         try:
             body = await read_json(request)
             payload, n = await work(body, request)
@@ -244,9 +255,11 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
             response: Response = Response(orjson.dumps(payload), media_type="application/json")
         except ClientError as exc:
             status = exc.status
+            http_reasons.set_reason(exc.message)
             response = JSONResponse({"error": exc.message, "status": status}, status_code=status)
         except ValueError as exc:  # ground truth or columns (SolutionError is a ValueError)
             status = 422
+            http_reasons.set_reason(str(exc))
             response = JSONResponse({"error": str(exc), "status": status}, status_code=status)
         except Exception as exc:  # noqa: BLE001 - a bug of the server, never of the input
             status = 500
@@ -256,19 +269,37 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
         return response
 
     async def openrlhf_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
-        batch = parse_request(body, max_batch=max_batch, strip_suffixes=strip_suffixes)
-        _check_sizes(batch.columns)
-        reward = reward_for(request.query_params.get("task"))
-        totals, parts, _ = await run_in_threadpool(score_batch, reward, batch.completions, batch.kwargs(), metrics)
-        missing = batch.prompt_found.count(False)
-        if missing:
-            metrics.add("prompt_not_prefix", missing)
-        return build_response(totals, parts, batch.prompt_found), len(totals)
+        rows = parse_request(body, max_batch=max_batch, strip_suffixes=strip_suffixes)
+        if strict:
+            refuse_label_errors(rows)
+        task_name = request.query_params.get("task")
+        reward = reward_for(task_name)
+        readable = [i for i, row in enumerate(rows) if row.label_error is None]
+        results = await score_each([Row(reward_for(task_name, req_family=rows[i].family), rows[i].completion,
+                                        {"solution": rows[i].solution, **rows[i].columns}) for i in readable])
+        unexpected(results)
+        scored: list[RowScore | None] = [None] * len(rows)
+        for i, result in zip(readable, results):
+            if isinstance(result, ValueError):
+                rows[i] = rows[i].with_label_error(f"`labels[{i}]`: {row_problem(result)}")
+            elif isinstance(result, RowScore):
+                scored[i] = result
+                if result.bad_ground_truth:
+                    rows[i] = rows[i].with_label_error(f"`labels[{i}]`: the ground truth cannot be read")
+        if strict:
+            refuse_label_errors(rows)
+        names = [r.__name__ for r in reward.rewards]
+        parts = {name: [s.scores[name] if s else 0.0 for s in scored] for name in names}
+        metrics.add("label_errors", sum(row.label_error is not None for row in rows))
+        metrics.add("prompt_not_prefix", sum(not row.prompt_found for row in rows))
+        response = build_response([s.total if s else 0.0 for s in scored],
+                                  [s.normalized if s else 0.0 for s in scored], parts, rows)
+        return response, len(rows)
 
     async def score_work(body: Any, request: Request) -> tuple[dict[str, Any], int]:
         if not isinstance(body, dict):
             raise ClientError("the body must be a JSON object", 422)
-        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns"})
+        unknown = sorted(set(body) - {"completions", "solutions", "task", "weights", "options", "columns", "family"})
         if unknown:
             raise ClientError(f"unknown keys {unknown}", 422)
         completions = body.get("completions")
@@ -295,11 +326,19 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
         req_task = body.get("task")
         if req_task is not None and not isinstance(req_task, str):
             raise ClientError("`task` must be a string", 422)
-        reward = reward_for(req_task, body.get("weights"), body.get("options"))
-        totals, parts, reasons = await run_in_threadpool(
-            score_batch, reward, completions, {"solution": solutions, **columns}, metrics)
-        return {"task": req_task or task, "total": totals,
-                "rewards": {name: {"scores": parts[name], "reasons": reasons[name]} for name in parts}}, n
+        reward = reward_for(req_task, body.get("weights"), body.get("options"), body.get("family"))
+        results = await score_each([Row(reward, c, {"solution": s, **{k: v[i] for k, v in columns.items()}})
+                               for i, (c, s) in enumerate(zip(completions, solutions))])
+        for i, result in enumerate(results):
+            if isinstance(result, ValueError):  # ground truth or columns: the request's fault
+                raise ClientError(f"row {i}: {row_problem(result)}", 422)
+        unexpected(results)
+        names = [r.__name__ for r in reward.rewards]
+        scored = [r if isinstance(r, RowScore) else None for r in results]
+        return {"task": req_task or task, "total": [s.total if s else 0.0 for s in scored],
+                "rewards": {name: {"scores": [s.scores[name] if s else 0.0 for s in scored],
+                                   "reasons": [s.reasons[name] if s else "scoring_error" for s in scored]}
+                            for name in names}}, n
 
     @app.post("/openrlhf")
     async def openrlhf(request: Request) -> Response:
@@ -328,6 +367,14 @@ def create_app(task: str = "detection", weights: Mapping[str, float] | None = No
     return app
 
 
+def refuse_label_errors(rows: list[OpenRLHFRow]) -> None:
+    """Strict mode: a 422 naming the first row whose label cannot be read, and how many there are."""
+    errors = [row.label_error for row in rows if row.label_error is not None]
+    if errors:
+        more = f" ({len(errors)} of {len(rows)} labels cannot be read)" if len(errors) > 1 else ""
+        raise ClientError(f"{errors[0]}{more}", 422)
+
+
 def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
     """Image sizes must be positive finite numbers (``image_size``: [width, height] pairs)."""
     def positive(v: Any) -> bool:
@@ -340,22 +387,6 @@ def _check_sizes(columns: Mapping[str, list[Any]]) -> None:
             if not ok:
                 kind = " pair [width, height]" if key == "image_size" else ""
                 raise ClientError(f"`{key}[{i}]` must be a positive number{kind}, got {v!r:.40}", 422)
-
-
-def parse_weights(text: str | None) -> dict[str, float] | None:
-    """``"iou=1,confidence=1,format=0.5"`` -> ``{"iou": 1.0, ...}`` (``ValueError`` for bad text)."""
-    if not text:
-        return None
-    out: dict[str, float] = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"bad weight {item!r}: expected name=number")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"bad weight {item!r}: {value!r} is not a number") from None
-    return out
 
 
 def _short_validation(exc: Exception) -> str:

@@ -24,16 +24,16 @@ which close the reward hacks these definitions leave open (docs/differences.md, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from vreward.parsing import ParsedBatch, answer_text, completion_texts
+from vreward.parsing import ParsedBatch
 from vreward.reasons import REASON_CODE, STATUS_NOT_TEXT, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch, Scored
-from vreward.rewards.classification import normalize_class, strip_answer
+from vreward.rewards.classification import AnswerReward, normalize_class, strip_answer
 from vreward.rewards.detection import (
     ConfidenceReward,
     IoUReward,
@@ -49,7 +49,6 @@ from vreward.rewards.settings import (
     RewardSettings,
     check_class_names,
 )
-from vreward.solution import solution_answers
 
 
 class VisualRFTDetectionSettings(DetectionSettings):
@@ -69,6 +68,10 @@ class VisualRFTConfidenceReward(ConfidenceReward):
 
     settings_class = VisualRFTDetectionSettings
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (0.0, 1.0)
+
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         c = confidences(parsed, self.settings)
@@ -76,7 +79,7 @@ class VisualRFTConfidenceReward(ConfidenceReward):
         kept = m.order[m.keep[m.order]]
         total = np.bincount(m.rows[kept], weights=per_box[kept], minlength=len(parsed))
         scores = np.divide(total, m.n_pred, out=np.zeros(len(parsed)), where=m.n_pred > 0)
-        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m, m.gt.problems)
 
 
 class VisualRFTFormatReward(Reward):
@@ -138,40 +141,28 @@ def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> b
     return False
 
 
-class VisualRFTAccuracyReward(Reward):
+class VisualRFTAccuracyReward(AnswerReward):
     """1.0 when either normalized name contains the other (empty and multi-class answers 0), else 0.0."""
 
     default_name = "accuracy_reward"
     settings_class = VisualRFTClassificationSettings
     settings: VisualRFTClassificationSettings
 
-    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
-        texts = completion_texts(completions)
-        tag = self.settings.require_answer_tag
-        truths = solution_answers(kwargs.get("solution"), len(texts))
-        classes = self.settings.classes
-        exact = self.settings.match == "exact"
-        scores = np.zeros(len(texts))
-        reasons: list[str | None] = []
-        normalized = {t: normalize_class(strip_answer(t)) for t in set(truths)}  # GRPO repeats each truth
-        for i, (text, truth) in enumerate(zip(texts, truths)):
-            answer = answer_text(text, require_answer_tag=tag)
-            if answer is None:
-                reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
-                continue
+    def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
+               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+        normalized = {t: normalize_class(strip_answer(t)) for t in set(truths) if t is not None}  # GRPO repeats
+        exact, classes = self.settings.match == "exact", self.settings.classes
+
+        def judge_row(i: int, answer: str, truth: str) -> str | None:
             answer = strip_answer(answer)
             a, t = normalize_class(answer), normalized[truth]
             if not a:
-                reasons.append(ParseReason.EMPTY_ANSWER.value)
-            elif names_several(answer, truth, classes):
-                reasons.append(ZeroReason.SEVERAL_CLASSES.value)
-            elif (a == t) if exact else (t in a or a in t):
-                scores[i] = 1.0
-                reasons.append(None)
-            else:
-                reasons.append(ZeroReason.WRONG_CLASS.value)
-        codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
-        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
+                return ParseReason.EMPTY_ANSWER.value
+            if names_several(answer, truth, classes):
+                return ZeroReason.SEVERAL_CLASSES.value
+            return None if ((a == t) if exact else (t in a or a in t)) else ZeroReason.WRONG_CLASS.value
+
+        return judge_row
 
 
 class VisualRFTGroundingSettings(FrameSettings):
@@ -191,12 +182,16 @@ class VisualRFTGIoUReward(Reward):
     settings_class = VisualRFTGroundingSettings
     settings: VisualRFTGroundingSettings
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (0.0, 2.0 if self.settings.scale == "paper" else 1.0)
+
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         overlap = first_box_overlaps(self, parsed, kwargs, self.settings)
         top = 2.0 if self.settings.scale == "paper" else 1.0
         scores = np.nan_to_num((overlap.giou + 1.0) * (top / 2.0), nan=0.0)
         return Scored(scores, empty_cases(parsed, overlap.gt.counts, scores, ZeroReason.NO_OVERLAP, top=top),
-                      overlap)
+                      overlap, overlap.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return overlap_details(result.evidence, result.parsed, i, 0.5)

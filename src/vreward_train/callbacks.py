@@ -18,8 +18,8 @@ from typing import Any
 
 from transformers import Trainer, TrainerCallback
 
+from vreward.progress import progress_bar
 from vreward_train.heldout import HeldOutEvaluator, HeldOutResult
-from vreward_train.progress import progress_bar
 from vreward_train.report import LOG_FILE
 
 
@@ -44,8 +44,8 @@ class JsonlLogger(TrainerCallback):
 
 
 class StepPrinter(TrainerCallback):
-    """The progress of training: a bar over the steps (:func:`vreward_train.progress.progress_bar`) showing the
-    last logged loss and reward means, and one line per held-out evaluation."""
+    """The progress of training: a bar over the steps (:func:`vreward.progress.progress_bar`; in a log, a line per
+    tenth of the steps) showing the last logged loss and reward means, and one line per held-out evaluation."""
 
     def __init__(self, names: list[str]):
         self.names = names
@@ -53,7 +53,7 @@ class StepPrinter(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.bar = progress_bar(state.max_steps, "GRPO")
+            self.bar = progress_bar(True, desc="GRPO", unit=" steps", total=state.max_steps, lines=True)
             self.bar.update(state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):

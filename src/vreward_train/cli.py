@@ -1,8 +1,9 @@
-"""``vreward-train``: GRPO training of Qwen2-VL / Qwen2.5-VL with vreward's rewards, generation, and a CPU demo.
+"""``vreward-train``: GRPO training of Qwen2-VL / 2.5-VL / 3-VL, Qwen3.5, InternVL and GLM-4V with vreward's
+rewards, generation, and a CPU demo.
 
     vreward-train train CONFIG [--set key=value ...] [--model PATH] [--data PATH] [--output-dir DIR] ...
     vreward-train generate MODEL DATA --split test --output out.jsonl
-    vreward-train tiny-model DIR --family qwen2vl|qwen25vl [--size tiny|demo]
+    vreward-train tiny-model DIR --family qwen2vl|qwen25vl|qwen3vl|qwen35|internvl|glm4v [--size tiny|demo]
     vreward-train demo [DIR] [--seed N] [--steps N] [--set key=value ...]
     vreward-train configs [NAME] [--path]
 
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a setting (repeatable)")
     t.add_argument("--task", choices=tuple(TEMPLATES))
     t.add_argument("--model", help="model.path: checkpoint directory or Hub id")
-    t.add_argument("--family", choices=TRAINABLE_FAMILIES, help="model.family (default: read from the checkpoint)")
+    t.add_argument("--family", help=f"model.family: {' or '.join(TRAINABLE_FAMILIES)} (default: read from the "
+                   "checkpoint)")
     t.add_argument("--data", help="data.path: DatasetDict directory or JSON/JSONL file")
     t.add_argument("--split", help="data.split")
     t.add_argument("--output-dir", help="output_dir")
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--save-images", action="store_true", help="save images that are not files, for the report")
     g.add_argument("--seed", type=int, default=0)
 
-    m = sub.add_parser("tiny-model", help="write a tiny random Qwen2-VL / Qwen2.5-VL checkpoint (tests, dry runs)")
+    m = sub.add_parser("tiny-model", help="write a tiny random checkpoint of a trained family (tests, dry runs)")
     m.add_argument("dir", type=Path)
     m.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
     m.add_argument("--seed", type=int, default=0)
@@ -90,8 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
     d.add_argument("--seed", type=int, default=0, help="seed of the model, the drawings, the warm-up and GRPO")
     d.add_argument("--steps", type=int, help="GRPO steps (default: grpo.max_steps of tiny_cpu.yaml)")
-    d.add_argument("--size", choices=tuple(TINY_SIZES), default="demo", help="model size (tiny: seconds, learns "
-                   "little)")
+    d.add_argument("--size", choices=tuple(TINY_SIZES), help="model size (default: demo for qwen2vl and qwen25vl, "
+                   "tiny for the other families; tiny: seconds, learns little)")
     d.add_argument("--warmup-images", type=int, default=DemoData.warmup_images)
     d.add_argument("--train-images", type=int, default=DemoData.train_images)
     d.add_argument("--test-images", type=int, default=DemoData.test_images)
@@ -143,7 +145,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                     prompt=args.prompt, do_sample=args.sample, temperature=args.temperature,
                     max_samples=args.max_samples, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
                     solution_coords=args.solution_coords, image_root=args.image_root,
-                    save_images=args.save_images, seed=args.seed, progress=sys.stderr.isatty())
+                    save_images=args.save_images, seed=args.seed, progress=True)
     print(f"wrote {info['records']} completions to {info['output']} ({info['family']}: boxes in "
           f"{info['coords']!r}, ground truth in {info['solution_coords']!r})")
     print(f"score them with: {info['score_command']}")
@@ -210,7 +212,17 @@ COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "tiny-model": _cmd_t
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in ("tiny-model", "demo"):
+        from vreward_train.tiny import SIZED_FAMILIES, check_tiny_size
+
+        if args.size is None:  # the demo's default: the size that learns, where the family has it
+            args.size = "demo" if args.family in SIZED_FAMILIES else "tiny"
+        try:
+            check_tiny_size(args.family, args.size)
+        except ValueError as exc:
+            parser.error(str(exc))
     from vreward_train.config import ConfigError
 
     user_errors: tuple[type[BaseException], ...] = (ConfigError, FileExistsError, FileNotFoundError)

@@ -24,13 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vreward.registry import PRESET_NAMES, TASK_NAMES, build_reward, task_spec
 from vreward.rewards.settings import Frame, FrameSettings
-from vreward_train.families import TRAINABLE_FAMILIES
+from vreward_train.families import trainable_family
 from vreward_train.prompts import TEMPLATES
 
-# The tasks of vreward.registry.TASKS that have a training prompt, and "auto" (read from the checkpoint) or a
-# model family vreward-train trains.
+# The tasks of vreward.registry.TASKS that have a training prompt.
 Task = Literal[tuple(name for name in TASK_NAMES if name in TEMPLATES)]  # type: ignore[valid-type]
-Family = Literal[("auto", *TRAINABLE_FAMILIES)]  # type: ignore[valid-type]
 # Reward options fixed by the training code: the frames follow the model family and the data, the pixel bounds
 # the processor's, so that rewards are never computed across frames.
 FRAME_OPTIONS = tuple(FrameSettings.model_fields.keys() - {"name", "require_answer_tag"})
@@ -48,8 +46,8 @@ class ModelSection(_Section):
     """The policy model and its image processor."""
 
     path: str = Field(description="local checkpoint directory or Hub model id")
-    family: Family = Field("auto", description="qwen2vl (0-1000 boxes) or qwen25vl (resized-pixel boxes); "
-                           "auto reads the model's config")
+    family: str = Field("auto", description="a model family vreward-train trains (qwen2vl, qwen25vl, qwen3vl, "
+                        "qwen35, internvl, glm4v), by name, model_type or Hub id; auto reads the model's config")
     min_pixels: int | None = Field(None, gt=0, description="processor min_pixels, also the rewards' (None: the "
                                    "checkpoint's)")
     max_pixels: int | None = Field(None, gt=0, description="processor max_pixels, also the rewards' (None: the "
@@ -59,6 +57,11 @@ class ModelSection(_Section):
     attn_implementation: str | None = Field(None, description="eager, sdpa, flash_attention_2 (None: default)")
     freeze_vision: bool = Field(False, description="full fine-tuning: keep the vision tower frozen in GRPO (the "
                                 "supervised warm-up trains it)")
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, value: str) -> str:
+        return value if value == "auto" else trainable_family(value)
 
     @model_validator(mode="after")
     def _pixels(self) -> ModelSection:

@@ -232,8 +232,8 @@ def _read_records(path: Path) -> Iterable[tuple[str, dict]]:
         raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of records (or JSONL), got {type(data).__name__}")
-    for index, record in enumerate(data):
-        where = f"{path}: record {index}"
+    for number, record in enumerate(data, 1):
+        where = f"{path}: record {number}"
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
         yield where, record

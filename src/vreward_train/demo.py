@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vreward.atomic import atomic_directory, write_atomic
+
 if TYPE_CHECKING:
     from vreward_train.config import TrainConfig
 
@@ -63,6 +65,11 @@ class DemoSettings:
     model_size: str = "demo"
     seed: int = 0
     data: DemoData = field(default_factory=DemoData)
+
+    def __post_init__(self) -> None:
+        from vreward_train.tiny import check_tiny_size
+
+        check_tiny_size(self.family, self.model_size)
 
     @property
     def frame(self) -> str:
@@ -119,36 +126,30 @@ def prepare(settings: DemoSettings, overrides: list[str], work: Path, cache_dir:
         _say(out, f"[2/4] supervised warm-up: cached ({done['warmup_steps']} steps, loss {done['loss_first']:.3f} "
                   f"-> {done['loss_last']:.3f}, made in {done['seconds']:.0f} s)")
         return Prepared(root / "warmup", root / "shapes", True)
-    build = root.with_name(f"{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(build, ignore_errors=True)
-    build.mkdir(parents=True)
-    t = time.perf_counter()
-    _say(out, f"[1/4] data and model: drawing {settings.data.warmup_images} + {settings.data.train_images} + "
-              f"{settings.data.test_images} images, building a random {settings.family} ({settings.model_size} "
-              "size)")
-    model_dir, warmup_data, data_dir = _build_inputs(settings, build)
-    _say(out, f"      {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    config = load_config(DEMO_CONFIG, [f"model.path={model_dir}", f"data.path={warmup_data}",
-                                       f"data.solution_coords={settings.frame}", f"output_dir={build}",
-                                       *overrides, f"grpo.seed={settings.seed}"])  # the warm-up's order: the key's
-    _say(out, f"[2/4] supervised warm-up: {config.warmup.steps} steps of {config.warmup.batch_size} small shapes "
-              f"(learning rate {config.warmup.learning_rate:g}, {config.warmup.schedule})")
-    from vreward_train.train import run_inputs, warm_start
-
-    losses = warm_start(config, run_inputs(config), build / "warmup")
-    seconds = time.perf_counter() - t
-    first, last = (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
-    _say(out, f"      loss {first:.3f} -> {last:.3f} in {seconds:.1f} s")
-    done = {"warmup_steps": len(losses), "loss_first": first, "loss_last": last, "seconds": seconds, "key": key}
-    (build / DONE_FILE).write_text(json.dumps(done, indent=1))
     if cache_dir is None:
         shutil.rmtree(root, ignore_errors=True)
-    if root.exists():  # another demo made the same entry meanwhile: keep that one
-        shutil.rmtree(build)
-    else:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(build, root)
+    with atomic_directory(root) as build:  # kept if another demo makes the same entry meanwhile
+        t = time.perf_counter()
+        _say(out, f"[1/4] data and model: drawing {settings.data.warmup_images} + {settings.data.train_images} + "
+                  f"{settings.data.test_images} images, building a random {settings.family} "
+                  f"({settings.model_size} size)")
+        model_dir, warmup_data, data_dir = _build_inputs(settings, build)
+        _say(out, f"      {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        config = load_config(DEMO_CONFIG, [f"model.path={model_dir}", f"data.path={warmup_data}",
+                                           f"data.solution_coords={settings.frame}", f"output_dir={build}",
+                                           *overrides, f"grpo.seed={settings.seed}"])  # the warm-up's order: the key's
+        _say(out, f"[2/4] supervised warm-up: {config.warmup.steps} steps of {config.warmup.batch_size} small "
+                  f"shapes (learning rate {config.warmup.learning_rate:g}, {config.warmup.schedule})")
+        from vreward_train.train import run_inputs, warm_start
+
+        losses = warm_start(config, run_inputs(config), build / "warmup")
+        seconds = time.perf_counter() - t
+        first, last = (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
+        _say(out, f"      loss {first:.3f} -> {last:.3f} in {seconds:.1f} s")
+        done = {"warmup_steps": len(losses), "loss_first": first, "loss_last": last, "seconds": seconds,
+                "key": key}
+        write_atomic(build / DONE_FILE, json.dumps(done, indent=1))
     return Prepared(root / "warmup", root / "shapes", False)
 
 
@@ -226,7 +227,7 @@ def run_demo(work: Path, settings: DemoSettings = DemoSettings(), steps: int | N
                 "report": str(run_dir / REPORT_DIR / "report.html"),
                 "timings": {"prepare": prepared_at - start, "grpo": trained_at - prepared_at,
                             "total": time.perf_counter() - start}}
-    (work / LEARNING_FILE).write_text(json.dumps(learning, indent=1), encoding="utf-8")
+    write_atomic(work / LEARNING_FILE, json.dumps(learning, indent=1))
     _say(out, f"[4/4] held-out before and after GRPO ({results[0]['records']} rows)")
     _say(out, "")
     _say(out, "\n".join(comparison_table(results[0], results[-1])))

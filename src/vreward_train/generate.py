@@ -5,6 +5,7 @@ Use::
     from vreward_train.generate import generate
     info = generate("runs/det", "data/shapes", split="test", output_jsonl="runs/det/test.jsonl")
     info["coords"], info["solution_coords"]    # the frames to score in: ('qwen2vl', 'qwen2vl')
+    info["family"]                             # the family the completions are written by (vreward score --family)
 
 Each line holds ``completion`` (the generated text), ``solution``, ``problem``, ``prompt`` (the question asked),
 ``width`` / ``height`` (of the original image), ``image_path`` when the image is a file on disk (or was saved
@@ -24,6 +25,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from vreward.atomic import atomic_writer
+from vreward.progress import progress_bar
 
 if TYPE_CHECKING:
     import datasets
@@ -106,7 +110,9 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     Greedy by default (``do_sample=False``). ``solution_coords`` is the frame of the data's ground truth
     (Visual-RFT data: ``qwen2vl``); the returned summary names both frames (``coords``: the model family's) and
     the ``vreward score`` command that scores the file. ``save_images`` writes images that are not files on disk
-    to ``<output>.images/`` so the report's gallery can show them. Returns a summary dict.
+    to ``<output>.images/`` so the report's gallery can show them; ``progress`` shows a bar when stderr is a
+    terminal. The file is written atomically (nothing is left at ``output_jsonl`` when generation fails).
+    Returns a summary dict.
     """
     import torch
 
@@ -126,7 +132,9 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
                           prompt=prompt, max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=do_sample,
                           temperature=temperature, save_images=save_images, progress=progress)
     coords = coordinate_frame(family)
-    frames = "" if task == "classification" else f" --coords {coords} --solution-coords {solution_coords}"
+    # --family: the rewards read the family's answer syntax (InternVL's <box>, GLM's box tokens) and frame
+    frames = ("" if task == "classification"
+              else f" --family {family} --coords {coords} --solution-coords {solution_coords}")
     if coords == "qwen25vl" or solution_coords == "qwen25vl":
         frames += f" --min-pixels {lo} --max-pixels {hi}"
     return {"output": str(out), "records": n, "task": task, "family": family, "coords": coords,
@@ -158,7 +166,6 @@ def write_completions(net, processor, family: str, ds: datasets.Dataset, output_
     from transformers import GenerationConfig
 
     from vreward_train.models import pixel_bounds
-    from vreward_train.progress import progress_bar
     from vreward_train.prompts import make_prompt
 
     lo, hi = pixel_bounds(processor)
@@ -174,13 +181,12 @@ def write_completions(net, processor, family: str, ds: datasets.Dataset, output_
     else:
         gen.temperature = gen.top_p = gen.top_k = None
     device_ = next(net.parameters()).device
-    tmp = out.parent / f".{out.name}.tmp"
-    bar = progress_bar(len(ds), "generating", " rows", enabled=progress)
+    bar = progress_bar(progress, desc="generating", unit=" rows", total=len(ds))
     was_training = net.training
     net.eval()
     n = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_writer(out) as f:
             for start in range(0, len(ds), batch_size):
                 rows = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
                 messages = [make_prompt(task, r, family, prompt, lo, hi) for r in rows]
@@ -210,10 +216,6 @@ def write_completions(net, processor, family: str, ds: datasets.Dataset, output_
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
                     n += 1
                 bar.update(len(rows))
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
         net.train(was_training)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vreward.evaluate.report import atomic_write_bytes
+from vreward.atomic import write_atomic
 from vreward_train.config import ConfigError
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class HeldOutEvaluator:
                           batch_size=self.batch_size)
         lo, hi = pixel_bounds(self.processor)
         frames = {} if self.task == "classification" else {
-            "coords": coordinate_frame(self.family), "solution_coords": self.solution_coords}
+            "family": self.family, "coords": coordinate_frame(self.family), "solution_coords": self.solution_coords}
         if self.coco_gt is None:
             summary = score(ScoreConfig(input=path, task=self.task, preset=self.preset, min_pixels=lo,
                                         max_pixels=hi, progress=False, **frames))
@@ -141,7 +141,7 @@ class HeldOutEvaluator:
                                             max_pixels=hi, coco_gt=self.coco_gt, images="scored",
                                             progress=False, **frames))
         result = result_of(summary, step, path)
-        atomic_write_bytes(path.with_suffix(".json"), json.dumps(result.summary(), indent=1).encode("utf-8"))
+        write_atomic(path.with_suffix(".json"), json.dumps(result.summary(), indent=1))
         return result
 
 

@@ -12,7 +12,8 @@ with one PNG per panel beside it:
 * ``gallery/``: held-out images with the true boxes (green) and the predictions of the first (orange) and the
   last (blue) evaluation, and the table of held-out metrics before and after training.
 
-Model text is escaped and truncated (``vreward.evaluate.report`` helpers); files are written atomically.
+Model text is escaped and truncated (``vreward.evaluate.report`` helpers); files are written atomically
+(:mod:`vreward.atomic`).
 Requires matplotlib and pillow (the ``eval`` extra).
 """
 
@@ -28,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from vreward.atomic import write_atomic
 from vreward.evaluate.report import (
     TRUTH_COLOR,
-    atomic_write_bytes,
     clean_text,
     draw_boxes,
     format_value,
@@ -147,8 +148,9 @@ def gallery(before: Path, after: Path, frames: Mapping[str, Any], out_dir: Path,
             limit: int = GALLERY_SIZE) -> list[GalleryItem]:
     """The first ``limit`` held-out rows of two evaluations (completions files), drawn under ``out_dir``.
 
-    ``frames``: the box rewards' frame options (``coords``, ``solution_coords``, ``min_pixels``,
-    ``max_pixels``); each row shows its IoU reward in both evaluations.
+    ``frames``: the box rewards' frame options (``family``, ``coords``, ``solution_coords``, ``min_pixels``,
+    ``max_pixels``: :func:`vreward_train.train.reward_frames`); the completions are read in the family's syntax,
+    and each row shows its IoU reward in both evaluations.
     """
     from vreward.frames import to_pixels
     from vreward.parsing import parse_completions
@@ -170,7 +172,7 @@ def gallery(before: Path, after: Path, frames: Mapping[str, Any], out_dir: Path,
     drawn: dict[str, tuple[np.ndarray, np.ndarray, list[float]]] = {}
     for name, k in (("before", 0), ("after", 1)):
         texts = [pair[k]["completion"] for pair in pairs]
-        parsed = parse_completions(texts)
+        parsed = parse_completions(texts, family=frames.get("family"))
         boxes = to_pixels(np.asarray(parsed.boxes, np.float64), np.asarray(parsed.offsets), frames["coords"],
                           sizes, *pixel_bounds)
         scores = iou(texts, solution=solutions, width=sizes[0].tolist(), height=sizes[1].tolist())
@@ -241,7 +243,7 @@ def write_training_report(run_dir: Path, frames: Mapping[str, Any] | None = None
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
             f"style-src 'unsafe-inline'\"><title>{html.escape(title or str(run_dir))}</title><style>{_CSS}</style>"
             "</head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
-    return atomic_write_bytes(out_dir / "report.html", page.encode("utf-8"))
+    return write_atomic(out_dir / "report.html", page)
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"

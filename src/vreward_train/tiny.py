@@ -10,7 +10,8 @@ tests, and ``"demo"`` (text hidden 192, 4 layers; vision 3 blocks of width 96; ~
 learn to localize drawn shapes on a CPU in minutes (``vreward-train demo``). The folder loads back with
 :func:`vreward_train.models.load_model` and :func:`vreward_train.models.load_processor`. A fresh model answers
 random text, but every code path of training and generation (vision tower, M-RoPE positions, image placeholders)
-runs, in seconds on a CPU.
+runs, in seconds on a CPU. :func:`build_tiny_model` hands the other families vreward-train trains to
+:mod:`vreward_train.tiny_families` (the ``"tiny"`` size only).
 
 Requires the ``train`` extra (torch, transformers, tokenizers, pillow).
 """
@@ -97,6 +98,8 @@ TINY_SIZES: dict[str, TinySize] = {
                      vision_width=96, vision_depth=3, vision_heads=4),
 }
 TinySizeName = Literal["tiny", "demo"]
+# The families built here, in every size; the others vreward-train trains are built by vreward_train.tiny_families.
+SIZED_FAMILIES = ("qwen2vl", "qwen25vl")
 PATCH_SIZE = 14
 MERGE_SIZE = 2
 TEMPORAL_PATCH_SIZE = 2
@@ -182,6 +185,15 @@ def tiny_size(name: str) -> TinySize:
     return TINY_SIZES[name]
 
 
+def check_tiny_size(family: str, size: str) -> None:
+    """A ``ValueError`` unless a random ``family`` model of size ``size`` can be built: every size for
+    :data:`SIZED_FAMILIES`, ``"tiny"`` for the families of :mod:`vreward_train.tiny_families`."""
+    tiny_size(size)
+    if family not in SIZED_FAMILIES and size != "tiny":
+        raise ValueError(f"model size {size!r} is built for {' and '.join(SIZED_FAMILIES)} only; a {family} "
+                         "model has the 'tiny' size")
+
+
 def mrope_sections(head_dim: int) -> list[int]:
     """M-RoPE's (temporal, height, width) sections for ``head_dim``, in Qwen2-VL's 16 : 24 : 24 proportion."""
     half = head_dim // 2
@@ -189,17 +201,20 @@ def mrope_sections(head_dim: int) -> list[int]:
     return [half - 2 * spatial, spatial, spatial]
 
 
-def build_tiny_model(out_dir: str | os.PathLike, family: Literal["qwen2vl", "qwen25vl"] = "qwen2vl",
-                     seed: int = 0, size: TinySizeName = "tiny") -> Path:
+def build_tiny_model(out_dir: str | os.PathLike, family: str = "qwen2vl", seed: int = 0,
+                     size: TinySizeName = "tiny") -> Path:
     """Write a tiny random Qwen2-VL (``family="qwen2vl"``) or Qwen2.5-VL checkpoint of ``TINY_SIZES[size]``
-    with its processor to ``out_dir``; returns the path. Deterministic in ``seed`` (same weights, same
+    with its processor to ``out_dir``, or one of another family vreward-train trains (size ``"tiny"`` only;
+    :mod:`vreward_train.tiny_families`); returns the path. Deterministic in ``seed`` (same weights, same
     tokenizer)."""
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
-    if family not in ("qwen2vl", "qwen25vl"):
-        raise ValueError(f"unknown family {family!r}; choose 'qwen2vl' or 'qwen25vl'")
-    tiny_size(size)
+    check_tiny_size(family, size)
+    if family not in SIZED_FAMILIES:  # the other families' builders: vreward_train.tiny_families
+        from vreward_train.tiny_families import build_family_model
+
+        return build_family_model(out_dir, family, seed=seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     processor = build_tiny_processor()

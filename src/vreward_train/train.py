@@ -1,4 +1,5 @@
-"""GRPO training of Qwen2-VL / Qwen2.5-VL with vreward's rewards, on TRL's own ``GRPOTrainer``.
+"""GRPO training of the families vreward-train trains (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, InternVL, GLM-4V;
+:mod:`vreward_train.families`) with vreward's rewards, on TRL's own ``GRPOTrainer``.
 
 Use::
 
@@ -54,7 +55,7 @@ def resolve_family(config: TrainConfig) -> str:
         return model_family(config.model.path)
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"model.path: cannot tell the model family of {config.model.path}: {exc}; set "
-                          "model.family to qwen2vl or qwen25vl") from None
+                          "model.family to a family vreward-train trains") from None
 
 
 def solution_frame(config: TrainConfig, family: str) -> str:
@@ -111,8 +112,8 @@ def add_prompts(ds: datasets.Dataset, task: str, family: str, mode: str, min_pix
 
 
 def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels: int) -> tuple[list, list[float]]:
-    """The reward functions and weights, the box rewards in the model's frame with the data's ground truth
-    converted into it (``coords`` = the family's frame, ``solution_coords`` = the data's)."""
+    """The reward functions and weights, the box rewards reading the model's family (its syntax, and its frame as
+    ``coords``) with the data's ground truth converted into it (``solution_coords`` = the data's frame)."""
     from vreward.registry import reward_spec
 
     frames = reward_frames(config, family, min_pixels, max_pixels)
@@ -127,11 +128,11 @@ def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels:
 
 
 def reward_frames(config: TrainConfig, family: str, min_pixels: int, max_pixels: int) -> dict[str, Any]:
-    """The frame options of the box rewards: ``coords`` (the family's frame), ``solution_coords`` (the data's)
-    and the processor's pixel bounds."""
+    """The frame options of the box rewards: ``family`` (how its answers are read: its syntax), ``coords`` (its
+    frame), ``solution_coords`` (the data's) and the processor's pixel bounds."""
     from vreward_train.models import coordinate_frame
 
-    return {"coords": coordinate_frame(family), "solution_coords": solution_frame(config, family),
+    return {"family": family, "coords": coordinate_frame(family), "solution_coords": solution_frame(config, family),
             "min_pixels": min_pixels, "max_pixels": max_pixels}
 
 
@@ -222,9 +223,12 @@ def load_policy(config: TrainConfig, bf16: bool, path: str | None = None, for_wa
         path = str(Path(path).resolve())
     model = load_model(path, dtype=dtype, attn_implementation=config.model.attn_implementation)
     if config.model.freeze_vision and not for_warmup:
-        visual = getattr(model, "visual", None) or getattr(getattr(model, "model", None), "visual", None)
+        from vreward_train.families import train_family
+
+        name = train_family(resolve_family(config)).vision_attribute
+        visual = getattr(model, name, None) or getattr(getattr(model, "model", None), name, None)
         if visual is None:
-            raise ConfigError("model.freeze_vision: the model has no vision tower named `visual`")
+            raise ConfigError(f"model.freeze_vision: the model has no vision tower named `{name}`")
         for p in visual.parameters():
             p.requires_grad_(False)
     return model
@@ -283,11 +287,35 @@ def run_inputs(config: TrainConfig) -> RunInputs:
 
     family = resolve_family(config)
     processor = load_processor(config.model.path, min_pixels=config.model.min_pixels,
-                               max_pixels=config.model.max_pixels)
+                               max_pixels=config.model.max_pixels, family=family)
+    warn_if_template_opens_thinking(processor, **config.grpo.extra.get("chat_template_kwargs", {}))
     min_pixels, max_pixels = pixel_bounds(processor)
     ds = load_rows(config, family, min_pixels, max_pixels)
     ds = add_prompts(ds, config.task, family, config.data.prompt, min_pixels, max_pixels)
     return RunInputs(family, processor, ds, min_pixels, max_pixels)
+
+
+def warn_if_template_opens_thinking(processor, **template_kwargs: Any) -> bool:
+    """Warn (and return True) when the chat template's generation prompt, rendered with ``template_kwargs`` (TRL's
+    ``chat_template_kwargs``), ends inside an open ``<think>`` block (Qwen3-VL *-Thinking* checkpoints, Qwen3.5
+    with thinking on): the completions then lack the opening tag that Visual-RFT's format reward, and the prompts,
+    ask the model to write."""
+    from jinja2 import TemplateError
+
+    from vreward_train.prompts import conversation
+
+    try:
+        text = processor.apply_chat_template(conversation("?", with_image=False), add_generation_prompt=True,
+                                             tokenize=False, **template_kwargs)
+    except (TemplateError, ValueError, TypeError, KeyError):  # a template that renders no text-only turn
+        return False
+    if text.rstrip().endswith("<think>"):
+        warnings.warn("the chat template opens a <think> block in the generation prompt, so completions start "
+                      "inside it and lack the <think> that the format reward requires; use an Instruct "
+                      "checkpoint, or a template argument that closes it (grpo.extra.chat_template_kwargs)",
+                      stacklevel=2)
+        return True
+    return False
 
 
 def build_trainer(config: TrainConfig, callbacks: Sequence[Any] = (), compact_logs: bool = False,
@@ -350,7 +378,8 @@ def warm_start(config: TrainConfig, inputs: RunInputs, target: Path, bf16: bool 
 
     model = load_policy(config, bf16, for_warmup=True)
     losses = supervised_warmup(model, inputs.processor, inputs.rows, config.task, config.warmup,
-                               seed=config.grpo.seed)
+                               seed=config.grpo.seed, family=inputs.family,
+                               solution_coords=solution_frame(config, inputs.family))
     logger.info("supervised warm-up: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
     model.save_pretrained(target)
     inputs.processor.save_pretrained(target)

@@ -8,6 +8,7 @@ look-alike names (head nouns, hyphenated variants, names with ``/``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,15 +38,15 @@ class Scene:
 
     def solution(self) -> str:
         """The scene's ground truth as the ``solution`` column holds it."""
-        if self.task == "classification":
+        if self.task in ("classification", "counting", "ocr"):
             return f"<answer>{self.truth}</answer>"
-        if self.task == "grounding":
+        if self.task in TEXT_TRUTH_TASKS:
+            return str(self.truth)
+        if self.task in ("grounding", "gui"):
             return "No Objects" if not self.boxes else repr([list(self.boxes[0])])
         if not self.boxes:
             return "<answer>No Objects</answer>"
         if self.labels is not None:
-            import json
-
             return json.dumps([{"bbox_2d": list(b), "label": lab} for b, lab in zip(self.boxes, self.labels)])
         items = ", ".join(f"{{'Position': {list(b)}, 'Confidence': 1}}" for b in self.boxes)
         return f"<answer>[{items}]</answer>"
@@ -58,6 +59,11 @@ class Scene:
         out.update({k: [v] for k, v in self.columns.items()})
         return out
 
+
+# Tasks whose ground truth is text (a count, a text, intervals, a polygon, rotated boxes), held in ``truth``.
+TEXT_TRUTH_TASKS = ("classification", "counting", "ocr", "temporal", "segmentation", "rotated")
+SQUARE = "[200, 150, 400, 150, 400, 350, 200, 350]"
+L_SHAPE = "[100, 100, 300, 100, 300, 200, 200, 200, 200, 400, 100, 400]"
 
 CUB = ("American crow", "Fish crow", "Common raven", "Blue jay", "Black and white warbler", "Cardinal")
 AIRCRAFT = ("F/A-18", "F-16A/B", "Boeing 737", "Boeing 737-800", "Boeing 747", "Airbus A320")
@@ -84,6 +90,25 @@ BUNDLED: tuple[Scene, ...] = (
     Scene("classification", "name with a slash", truth="F/A-18", classes=AIRCRAFT),
     Scene("classification", "flower", truth="rose", classes=FLOWERS),
     Scene("format", "any answer", truth="a cat"),
+    Scene("gui", "button left of the centre", 1280, 720, boxes=((100, 50, 220, 90),), note="a toolbar button"),
+    Scene("gui", "small icon in a corner", 1280, 720, boxes=((1200, 20, 1230, 50),), note="0.1% of the screen"),
+    Scene("gui", "large panel", 1280, 720, boxes=((700, 300, 1200, 650),), note="the screen centre lies outside"),
+    Scene("multi_object", "two objects side by side", boxes=((100, 150, 220, 300), (240, 150, 360, 300))),
+    Scene("multi_object", "labelled objects", boxes=((100, 150, 220, 300), (400, 100, 560, 260)),
+          labels=("cat", "dog")),
+    Scene("multi_object", "no objects", boxes=()),
+    Scene("counting", "three objects", truth="3"),
+    Scene("counting", "twelve objects", truth="12"),
+    Scene("counting", "nothing to count", truth="0"),
+    Scene("ocr", "a short sign", truth="STOP"),
+    Scene("ocr", "a street name", truth="Main Street 42"),
+    Scene("ocr", "a sentence", truth="Open daily from 9 am to 5 pm"),
+    Scene("temporal", "a short event", truth="12.0 to 18.5", columns={"duration": 60.0}),
+    Scene("temporal", "an event a minute in", truth="01:05 to 01:20", columns={"duration": 180.0}),
+    Scene("segmentation", "a square object", truth=SQUARE, note="in pixels of a 640 x 480 image"),
+    Scene("segmentation", "an L-shaped object", truth=L_SHAPE, note="its bounding box is not its mask"),
+    Scene("rotated", "one rotated box", truth="[[320, 240, 200, 80, 30]]"),
+    Scene("rotated", "two rotated boxes", truth="[[200, 200, 120, 60, 45], [450, 300, 100, 50, -20]]"),
 )
 
 
@@ -109,6 +134,13 @@ def scenes_from_records(records: Iterable[Mapping[str, Any]], task: str, limit: 
             truth = strip_answer(solution_answers([row["solution"]])[0])
             classes = tuple(row["classes"]) if row.get("classes") else None
             out.append(Scene(task, f"record {i + 1}", width, height, truth=truth, classes=classes))
+            continue
+        if task in TEXT_TRUTH_TASKS:
+            truth = row["solution"] if isinstance(row["solution"], str) else json.dumps(row["solution"])
+            if task in ("counting", "ocr"):
+                truth = strip_answer(solution_answers([truth])[0])
+            columns = {k: row[k] for k in ("duration",) if row.get(k) is not None}
+            out.append(Scene(task, f"record {i + 1}", width, height, truth=truth, columns=columns))
             continue
         gt = parse_solutions([row["solution"]])
         labels = tuple(lab or "" for lab in gt.labels) if gt.has_labels else None

@@ -12,10 +12,25 @@ from vreward.rewards.base import RewardBatch
 
 @dataclass(frozen=True)
 class Record:
-    """One saved completion: where it came from (``line``: 1-based line or row) and its fields."""
+    """One saved completion: where it came from and its fields.
+
+    ``line`` is 1-based: the record's line in a JSONL file, its position in a JSON list or a dataset.
+    """
 
     line: int
     data: dict[str, Any]
+
+
+class RecordError(ValueError):
+    """A record the task's metrics cannot use: ``line N: problem`` (``line``: the record's :attr:`Record.line`).
+
+    ``vreward score`` names the input file instead of ``line N`` (:func:`vreward.evaluate.io.record_location`).
+    """
+
+    def __init__(self, line: int, problem: str):
+        super().__init__(f"line {line}: {problem}")
+        self.line = line
+        self.problem = problem
 
 
 @dataclass(frozen=True)

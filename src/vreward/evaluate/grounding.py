@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.evaluate.base import Figure, Record, Sample
+from vreward.evaluate.base import Figure, Record, RecordError, Sample
 from vreward.frames import (
     QWEN25VL_MAX_PIXELS,
     QWEN25VL_MIN_PIXELS,
@@ -392,10 +392,14 @@ class GroundingMetrics:
         for k, i in enumerate(rows):
             line = records[i].line if i < len(records) else i + 1
             size = (int(sizes[1][i]), int(sizes[0][i])) if sizes is not None else None  # (height, width)
-            gt = to_rle(truths[i], size, f"line {line}: `{self.mask_field}`")
-            h, w = (int(v) for v in gt["size"])
-            if preds[i] is not None:
-                pred = to_rle(preds[i], (h, w), f"line {line}: `{self.predicted_mask_field}`")
+            try:
+                gt = to_rle(truths[i], size, f"`{self.mask_field}`")
+                h, w = (int(v) for v in gt["size"])
+                given = None if preds[i] is None else to_rle(preds[i], (h, w), f"`{self.predicted_mask_field}`")
+            except ValueError as exc:
+                raise RecordError(line, str(exc)) from None
+            if given is not None:
+                pred = given
                 self._mask_sources["mask"] += 1
             elif has_pred[i]:
                 pred = box_rle(self._box_to_pixels(first[i], h, w), h, w)
@@ -404,8 +408,8 @@ class GroundingMetrics:
                 pred = box_rle(np.zeros(4), h, w)
                 self._mask_sources["none"] += 1
             if [int(v) for v in pred["size"]] != [h, w]:
-                raise ValueError(f"line {line}: predicted mask size {list(pred['size'])} differs from the "
-                                 f"ground-truth mask size {[h, w]}")
+                raise RecordError(line, f"predicted mask size {list(pred['size'])} differs from the ground-truth "
+                                        f"mask size {[h, w]}")
             a_gt = float(mask_utils.area(gt))
             a_pred = float(mask_utils.area(pred))
             both = float(mask_utils.area(mask_utils.merge([pred, gt], intersect=True)))

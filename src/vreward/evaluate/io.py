@@ -1,6 +1,7 @@
 """Reading saved completions: JSONL (streamed), a JSON list, or a Hugging Face dataset saved on disk.
 
-Every record keeps where it came from (line or row), so that a bad record names its file and line.
+Every record keeps where it came from, 1-based (its line in a JSONL file, its position in a JSON list or a
+dataset), so that a bad record is named: ``in.jsonl:7: problem``, ``in.json: record 7: problem``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def detect_format(path: Path) -> str:
     with path.open("rb") as f:
         head = f.read(4096).lstrip()
     return "json" if head.startswith(b"[") else "jsonl"
+
+
+def record_location(path: Path, fmt: InputFormat, line: int) -> str:
+    """How messages name the record at ``line`` (:attr:`Record.line`) of ``path``: ``path:line`` in a JSONL file,
+    ``path: record line`` in a JSON list or a dataset."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    return f"{path}:{line}" if fmt == "jsonl" else f"{path}: record {line}"
 
 
 def read_records(path: Path, fmt: InputFormat = "auto", *, skip_bad: bool = False, bad: Counter | None = None,
@@ -58,12 +66,13 @@ def _jsonl(path: Path, skip_bad: bool, bad: Counter) -> Iterator[Record]:
                 if skip_bad:
                     bad["malformed JSON"] += 1
                     continue
-                raise InputError(f"{path}:{lineno}: malformed JSON ({exc})") from None
+                raise InputError(f"{record_location(path, 'jsonl', lineno)}: malformed JSON ({exc})") from None
             if not isinstance(data, dict):
                 if skip_bad:
                     bad["not a JSON object"] += 1
                     continue
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
+                raise InputError(f"{record_location(path, 'jsonl', lineno)}: expected a JSON object, "
+                                 f"got {type(data).__name__}")
             yield Record(lineno, data)
 
 
@@ -75,12 +84,12 @@ def _json_list(path: Path, skip_bad: bool, bad: Counter) -> Iterator[Record]:
         raise InputError(f"{path}: malformed JSON: {exc}") from None
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    for i, item in enumerate(data):
+    for i, item in enumerate(data, 1):
         if not isinstance(item, dict):
             if skip_bad:
                 bad["not a JSON object"] += 1
                 continue
-            raise InputError(f"{path}: item {i}: expected a JSON object, got {type(item).__name__}")
+            raise InputError(f"{record_location(path, 'json', i)}: expected a JSON object, got {type(item).__name__}")
         yield Record(i, item)
 
 
@@ -101,7 +110,7 @@ def _hf_dataset(path: Path, split: str | None) -> Iterator[Record]:
         if split not in ds:
             raise InputError(f"{path}: no split {split!r}; splits are {sorted(ds)}")
         ds = ds[split]
-    for i, row in enumerate(ds):
+    for i, row in enumerate(ds, 1):
         yield Record(i, row)
 
 

@@ -3,7 +3,7 @@
 Both hold the summary (counts, parse outcomes, reward means, the task's metrics), one histogram per reward,
 the task's figures and a gallery of the worst-scored samples. Model text is hostile input: it is escaped
 everywhere (HTML entities in the HTML, code fences longer than any backtick run in the Markdown) and
-truncated. Every file is written atomically (a temporary file beside it, then ``os.replace``).
+truncated. Every file is written atomically (:func:`vreward.atomic.write_atomic`).
 
 matplotlib (Agg, no pyplot state) and pillow are imported only when a plot or an image is made.
 """
@@ -16,7 +16,6 @@ import io
 import math
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from vreward.atomic import write_atomic
 from vreward.evaluate.base import Figure, Sample
 
 MAX_COMPLETION_CHARS = 2000  # completion text shown per gallery sample
@@ -35,26 +35,7 @@ PREDICTED_COLOR = (230, 25, 25)
 TRUTH_COLOR = (20, 180, 40)
 
 
-# ----------------------------------------------------------------------------------------------- file helpers
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+# --------------------------------------------------------------------------------------------- figure helpers
 
 
 def new_figure(width: float = 6.4, height: float = 4.0):
@@ -72,7 +53,7 @@ def save_figure(fig: Any, path: Path, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     data = buf.getvalue()
-    atomic_write_bytes(Path(path), data)
+    write_atomic(path, data)
     return data
 
 
@@ -328,7 +309,7 @@ def draw_boxes(image_path: str | None, layers: Sequence[tuple[Sequence[Sequence[
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    write_atomic(path, data)
     return data
 
 
@@ -496,6 +477,6 @@ def write_report(out_dir: Path, summary: dict, figures: list[Figure], reward_sco
         intro = (f"The {len(samples)} worst-scored samples; completions are shown as plain text, truncated to "
                  f"{MAX_COMPLETION_CHARS} characters.")
         sections.append(_Section("Worst-scored samples", [intro, *_gallery(out_dir, samples)]))
-    md_path = atomic_write_bytes(out_dir / "report.md", _render_md(title, sections, out_dir).encode("utf-8"))
-    html_path = atomic_write_bytes(out_dir / "report.html", _render_html(title, sections).encode("utf-8"))
+    md_path = write_atomic(out_dir / "report.md", _render_md(title, sections, out_dir))
+    html_path = write_atomic(out_dir / "report.html", _render_html(title, sections))
     return md_path, html_path

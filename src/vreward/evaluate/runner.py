@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
-import sys
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 
@@ -26,9 +22,12 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 import vreward
-from vreward.evaluate.base import Record, Sample, TaskMetrics
-from vreward.evaluate.io import InputError, InputFormat, batches, read_records
-from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, frame_spec
+from vreward.atomic import atomic_writer
+from vreward.evaluate.base import Record, RecordError, Sample, TaskMetrics
+from vreward.evaluate.coco_eval import EvaluatorName
+from vreward.evaluate.io import InputError, InputFormat, batches, read_records, record_location
+from vreward.frames import QWEN25VL_MAX_PIXELS, QWEN25VL_MIN_PIXELS, family_frame, frame_spec
+from vreward.progress import progress_bar
 from vreward.registry import PRESET_NAMES, PRESETS, build_reward, options_for, reward_spec, task_spec
 from vreward.rewards.settings import Frame, FrameSettings
 from vreward.solution import SolutionError
@@ -53,10 +52,12 @@ class ScoreConfig(BaseModel):
     category_field: str = "category_id"
     coco_gt: Path | None = Field(None, description="COCO instances JSON (detection mAP)")
     lvis_gt: Path | None = Field(None, description="LVIS annotations JSON (detection mAP, LVIS rules)")
-    evaluator: Literal["auto", "pycocotools", "faster-coco-eval"] = "auto"
+    evaluator: EvaluatorName = "auto"
     images: Literal["gt", "scored"] = Field("gt", description="evaluate on all ground-truth images, or the scored")
     categories: Literal["gt", "scored"] = Field("gt", description="evaluate all ground-truth categories, or the scored")
     default_score: float = Field(1.0, description="COCO score of a box that states no confidence")
+    family: str | None = Field(None, description="model family (name, model_type, Hub id or config): how its answers "
+                               "are read and the frame of its boxes")
     coords: Frame | None = Field(None, description="frame of the model's boxes (detection with COCO: qwen2vl)")
     solution_coords: Frame | None = None
     min_pixels: int = Field(QWEN25VL_MIN_PIXELS, gt=0)
@@ -77,6 +78,14 @@ class ScoreConfig(BaseModel):
     batch_size: int = Field(8192, ge=1)
     progress: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _family_frame(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("family") is not None:
+            family, coords = family_frame(data["family"], data.get("coords"))
+            data = {**data, "family": family, "coords": coords}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> ScoreConfig:
         if self.coco_gt is not None and self.lvis_gt is not None:
@@ -93,7 +102,7 @@ class ScoreConfig(BaseModel):
 
 
 def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
-    """The task's metrics object (None for the format task)."""
+    """The task's metrics object (None for the tasks without benchmark metrics: format, multi_object, rotated)."""
     frames = {"min_pixels": config.min_pixels, "max_pixels": config.max_pixels}
     if config.task == "detection" and (config.coco_gt or config.lvis_gt):
         from vreward.evaluate.detection import DetectionMetrics
@@ -113,7 +122,10 @@ def build_metrics(config: ScoreConfig) -> TaskMetrics | None:
         from vreward.evaluate.classification import ClassificationMetrics
 
         return ClassificationMetrics()
-    return None
+    from vreward.evaluate.catalogue import CATALOGUE_METRICS
+
+    metrics = CATALOGUE_METRICS.get(config.task)
+    return metrics() if metrics is not None else None
 
 
 def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vreward.Reward]:
@@ -126,7 +138,7 @@ def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vrew
     the default preset, say) is an error; frames and ``require_answer_tag`` also serve the metrics.
     """
     names = task_spec(config.task).reward_names
-    available = config.model_dump()
+    available = {**config.model_dump(), "strict": True}  # a bad file is an error naming the line
     if getattr(metrics, "solution_coords", None) is not None:
         available.update(coords=config.coords or "qwen2vl", solution_coords=metrics.solution_coords)
     taken = {option for name in names for option in reward_spec(name, config.preset).options}
@@ -136,27 +148,6 @@ def build_rewards(config: ScoreConfig, metrics: TaskMetrics | None) -> list[vrew
         raise ValueError(f"{unused} are not options of the rewards of task {config.task!r} in preset "
                          f"{config.preset!r} ({', '.join(names)})")
     return [build_reward(name, preset=config.preset, **options_for(name, available, config.preset)) for name in names]
-
-
-@contextmanager
-def atomic_writer(path: Path | None) -> Iterator[TextIO | None]:
-    """Write to a temporary file beside ``path``; move it in place only when everything succeeded."""
-    if path is None:
-        yield None
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary open() would create it, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 class _Tally:
@@ -189,8 +180,13 @@ class _Tally:
 
 
 def _frame_extent(config: ScoreConfig) -> float | None:
-    """The fixed extent of the model's frame when it has one (0-1000, 0-1), for out-of-frame counts."""
-    return frame_spec(config.coords).fixed_extent if config.coords is not None else None
+    """The largest value of the model's frame when it is fixed (0-1000, 0-1, bins), for out-of-frame counts."""
+    return frame_spec(config.coords).largest if config.coords is not None else None
+
+
+def _where(config: ScoreConfig, line: int) -> str:
+    """The input file and the record at ``line``, as error messages name them."""
+    return record_location(Path(config.input), config.input_format, line)
 
 
 def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | None) -> tuple[list, dict]:
@@ -198,7 +194,7 @@ def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | 
     completion_field = config.completion_field
     for record in records:
         if completion_field not in record.data:
-            raise InputError(f"{config.input}:{record.line}: missing field {completion_field!r}")
+            raise InputError(f"{_where(config, record.line)}: missing field {completion_field!r}")
     names = {k for record in records for k in record.data} - {completion_field}
     columns = {name: [record.data.get(name) for record in records] for name in names}
     if config.solution_field in columns and config.solution_field != "solution":
@@ -207,12 +203,12 @@ def _columns(records: list[Record], config: ScoreConfig, metrics: TaskMetrics | 
         for name, values in metrics.columns(records).items():
             columns.setdefault(name, values)
     if "solution" not in columns and config.task != "format":
-        raise InputError(f"{config.input}:{records[0].line}: missing field {config.solution_field!r} "
+        raise InputError(f"{_where(config, records[0].line)}: missing field {config.solution_field!r} "
                          "(or pass the ground truth file)")
     if "solution" in columns:
         missing = [r.line for r, s in zip(records, columns["solution"]) if s is None]
         if missing:
-            raise InputError(f"{config.input}:{missing[0]}: missing field {config.solution_field!r}")
+            raise InputError(f"{_where(config, missing[0])}: missing field {config.solution_field!r}")
     return [record.data[completion_field] for record in records], columns
 
 
@@ -230,21 +226,23 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
     bad: Counter = Counter()
     worst: list[tuple[float, int, Sample, dict]] = []
     extent = _frame_extent(config)
-    progress = _progress(config)
+    progress = progress_bar(config.progress, desc="vreward score", unit=" records")
     records = read_records(Path(config.input), config.input_format, skip_bad=config.skip_bad, bad=bad,
                            split=config.split)
-    with atomic_writer(config.output) as out:
+    with atomic_writer(config.output) if config.output is not None else nullcontext() as out:
         for batch in batches(records, config.batch_size):
-            completions, columns = _columns(batch, config, metrics)
             try:
+                completions, columns = _columns(batch, config, metrics)
                 results = {r.__name__: r.score(completions, **columns) for r in rewards}
+                parsed = results[names[0]].parsed
+                if metrics is not None:
+                    metrics.add(batch, columns, parsed, results)
             except SolutionError as exc:
                 if exc.row is None:
                     raise
-                raise InputError(f"{config.input}:{batch[exc.row].line}: {exc}") from None
-            parsed = results[names[0]].parsed
-            if metrics is not None:
-                metrics.add(batch, columns, parsed, results)
+                raise InputError(f"{_where(config, batch[exc.row].line)}: {exc}") from None
+            except RecordError as exc:
+                raise InputError(f"{_where(config, exc.line)}: {exc.problem}") from None
             tally.add(parsed, results, extent)
             if out is not None:
                 _write_rows(out, batch, parsed, results)
@@ -259,23 +257,6 @@ def score_with_table(config: ScoreConfig) -> tuple[dict[str, Any], list[str]]:
         with atomic_writer(config.summary) as f:
             json.dump(summary, f, indent=2)
     return summary, summary_table(summary, metrics.table() if metrics is not None else [])
-
-
-def _progress(config: ScoreConfig):
-    class _Silent:
-        def update(self, n: int) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    if not config.progress or not sys.stderr.isatty():
-        return _Silent()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _Silent()
-    return tqdm(unit=" records", desc="vreward score", file=sys.stderr)
 
 
 def _write_rows(out: TextIO, batch: list[Record], parsed, results: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, NamedTuple, TypeVar
@@ -11,10 +11,12 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 import numpy as np
 
 from vreward.parsing import ParsedBatch, ParsedCompletion, completion_texts, parse_texts
-from vreward.reasons import PARSE_REASON_CODES, REASON_NAMES
+from vreward.reasons import PARSE_REASON_CODES, PARSE_REASONS, REASON_CODE, REASON_NAMES, ParseReason, ZeroReason
 from vreward.rewards.settings import RewardSettings
+from vreward.sources import log_by_source, source_names
 
 _PARSE_REASON_CODES = np.array(PARSE_REASON_CODES, np.int8)
+_BAD_GROUND_TRUTH = REASON_CODE[ZeroReason.BAD_GROUND_TRUTH.value]
 R = TypeVar("R", bound="Reward")
 
 
@@ -22,12 +24,18 @@ class FrameMismatchWarning(UserWarning):
     """The numbers show that predictions and ground truth are not in the same coordinate frame."""
 
 
+class GroundTruthWarning(UserWarning):
+    """Some ground-truth rows cannot be read: they score 0 with reason ``bad_ground_truth``."""
+
+
 class Scored(NamedTuple):
-    """What a reward computes for a parsed batch: scores (B,), reason codes (B,) and its evidence."""
+    """What a reward computes for a parsed batch: scores (B,), reason codes (B,), its evidence, and the rows whose
+    ground truth cannot be read (row -> problem; they are scored 0 with reason ``bad_ground_truth``)."""
 
     scores: np.ndarray
     codes: np.ndarray
     evidence: Any = None
+    bad_truth: Mapping[int, str] = {}
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,9 @@ class RewardBatch:
     """Scores of a batch and, for every row scored 0 (or its minimum), the reason why.
 
     ``codes`` index ``vreward.reasons.REASON_NAMES`` (0: no reason); ``reasons`` spells them out; ``parsed`` is
-    the batch's parse (made on first use by rewards that do not need boxes); ``evidence`` is what the reward
-    that made this batch computed on the way (e.g. its box matching), read by its ``explain``.
+    the batch's parse (made on first use by rewards that do not need boxes; ``family``: the model family it is
+    read in); ``evidence`` is what the reward that made this batch computed on the way (e.g. its box matching),
+    read by its ``explain``.
     """
 
     scores: np.ndarray
@@ -45,6 +54,7 @@ class RewardBatch:
     require_answer_tag: bool
     parsed_batch: ParsedBatch | None = None
     evidence: Any = None
+    family: str | None = None
 
     @cached_property
     def reasons(self) -> list[str | None]:
@@ -54,7 +64,7 @@ class RewardBatch:
     def parsed(self) -> ParsedBatch:
         if self.parsed_batch is not None:
             return self.parsed_batch
-        return parse_texts(self.texts, require_answer_tag=self.require_answer_tag)
+        return parse_texts(self.texts, require_answer_tag=self.require_answer_tag, family=self.family)
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,9 @@ class Reward:
             log_metric(f"{self.__name__}/zero_reasons_frac", float((result.codes != 0).mean()))
             for key, value in self.signals(result).items():
                 log_metric(f"{self.__name__}/{key}", value)
+            sources = source_names(kwargs, self.settings.source_column, len(result.codes))
+            if sources is not None:
+                log_by_source(log_metric, self.__name__, result.scores, result.codes, sources)
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
             log_extra(f"{self.__name__}_reason", [r or "" for r in result.reasons])
@@ -113,16 +126,23 @@ class Reward:
         """Score a batch; returns scores as an array and the reason of every zero."""
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
-        parsed = parse_texts(texts, require_answer_tag=tag)
+        family = getattr(self.settings, "family", None)  # frame-aware rewards read the family's native syntax
+        parsed = parse_texts(texts, require_answer_tag=tag, family=family)
         scored = self._score(parsed, kwargs)
+        self.zero_bad_truth(scored.scores, scored.codes, scored.bad_truth)
         return RewardBatch(scores=scored.scores, codes=scored.codes, texts=texts, require_answer_tag=tag,
-                           parsed_batch=parsed, evidence=scored.evidence)
+                           parsed_batch=parsed, evidence=scored.evidence, family=family)
 
     def explain(self, completions: Sequence[Any], **kwargs: Any) -> list[RewardDetail]:
         """Score a batch and explain each row: score, reason (None for a positive score) and parse result."""
         result = self.score(completions, **kwargs)
         return [RewardDetail(score=float(s), reason=r, parsed=result.parsed[i], details=self._details(result, i))
                 for i, (s, r) in enumerate(zip(result.scores.tolist(), result.reasons))]
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The lowest and highest score this reward gives (for normalizing totals, e.g. OpenRLHF's ``scores``)."""
+        return (0.0, 1.0)
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
         """Batch statistics that show a policy starting to game this reward (logged with TRL's ``log_metric``)."""
@@ -135,13 +155,38 @@ class Reward:
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return {}
 
-    def warn_once(self, key: str, message: str) -> None:
-        """Warn ``message`` (a :class:`FrameMismatchWarning`) the first time this reward meets ``key``."""
+    def warn_once(self, key: str, message: str, category: type[Warning] = FrameMismatchWarning) -> None:
+        """Warn ``message`` the first time this reward meets ``key``."""
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(f"{self.__name__}: {message}", FrameMismatchWarning, stacklevel=4)
+            warnings.warn(f"{self.__name__}: {message}", category, stacklevel=4)
+
+    def zero_bad_truth(self, scores: np.ndarray, codes: np.ndarray, problems: Mapping[int, str]) -> None:
+        """Score the rows whose ground truth cannot be read 0 with reason ``bad_ground_truth`` (in place), and
+        warn the first time (the problem of the first such row, and how many there are in this batch)."""
+        if not problems:
+            return
+        rows = np.fromiter(problems, np.int64, len(problems))
+        scores[rows] = 0.0
+        codes[rows] = _BAD_GROUND_TRUTH
+        first = min(problems)
+        self.warn_once("bad-ground-truth", f"{len(problems)} of {len(scores)} rows have ground truth that cannot "
+                       f"be read; they score 0 (reason bad_ground_truth). Row {first}: {problems[first]}",
+                       GroundTruthWarning)
 
 
 def parse_reason_codes(parsed: ParsedBatch) -> np.ndarray:
     """Per row: the reason code of a parse failure, 0 where the row is usable."""
     return _PARSE_REASON_CODES[parsed.status]
+
+
+_NO_TEXT_STATUSES = np.array([PARSE_REASONS.index(r) for r in (ParseReason.NOT_TEXT, ParseReason.NO_ANSWER_TAG,
+                                                               ParseReason.EMPTY_ANSWER)], np.int8)
+
+
+def answer_reason_codes(parsed: ParsedBatch) -> np.ndarray:
+    """Per row: the reason code of a row with no answer text (not text, no answer tag, empty answer), else 0 (for
+    rewards that read the answer's text, not its boxes)."""
+    codes = parse_reason_codes(parsed)
+    codes[~np.isin(parsed.status, _NO_TEXT_STATUSES)] = 0
+    return codes

@@ -10,23 +10,22 @@ another class. The default rule:
   punctuation separate words, so "American-crow" is "american crow"); the answer must contain the true name's
   words, in order, as whole words. A name inside the truth ("crow") is not the truth.
 * **one class**: with a class list (the row's ``classes`` column, else the ``classes`` option) the answer must
-  name exactly one class of the list, the true one; a name inside a longer named class does not count ("rose"
-  in "desert rose" names "desert rose"). Without a list, the answer must be the name or a short sentence naming
-  it (at most ``max_words`` words) with no list separator outside the name (``and``, ``or``, ``vs``, ``,``,
-  ``;``, ``/``, ``|``, ``&``, ``+``, a spaced dash, a bullet, a tab or a new line), and no hyphen glued to
-  the name ("rose-like", "desert-rose").
+  name exactly one class of the list, the true one, in any sentence; a name inside a longer named class does
+  not count ("rose" in "desert rose" names "desert rose"). Without a list the reward cannot tell class names
+  from other words, so the answer must be the name alone or in a short sentence of common words
+  (:data:`FILLER_WORDS`: "This is an American crow.", "The bird in the image is a rose."; add more with the
+  ``extra_words`` option); any other word beside the name ("Fish crow American crow", "A and B") scores 0.
+* **a name, not a compound**: no hyphen glued to the name ("rose-like", "desert-rose").
 * **not negated**: a mention of the true class preceded (within three words) by a negation ("not", "no",
   "never", "isn't", ...) does not count.
-
-Without a class list two class names joined only by spaces ("fish crow american crow") cannot be told from a
-sentence; pass the class list where that matters.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,14 +34,24 @@ from vreward.parsing import answer_text, completion_texts
 from vreward.reasons import REASON_CODE, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.settings import ClassificationSettings, check_class_names
-from vreward.solution import SolutionError, solution_answers
+from vreward.solution import raise_first, read_answers
 
 _WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
 _NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "non", "without", "cannot", "t"})  # t: isn't
 _NEGATION_WINDOW = 3
+# What lists alternatives: an answer with other words than filler and one of these names several classes.
+_LIST_WORDS = frozenset({"or", "and", "vs", "versus", "nor"})
+_LISTING = re.compile(r"[,;|&+/\n\t\u2022\u00b7]|(?:^|\s)[-\u2013\u2014*](?=\s|$)")
+# Words a short sentence naming a class may hold beside the name when there is no class list.
+FILLER_WORDS = frozenset("""
+a an the this that these those it its it's s is are was were be been being i we think believe guess say would
+most likely probably possibly maybe perhaps certainly clearly looks look like appears appear seems seem to as
+answer final my category class species kind type breed variety model family genus of in on at from here there
+image picture photo photograph shown shows showing show depicted depicts depict contains contain containing
+object animal bird flower plant dog cat car vehicle aircraft airplane plane pet called named identified
+""".split())
 _SEVERAL = REASON_CODE[ZeroReason.SEVERAL_CLASSES.value]
 _NEGATED = REASON_CODE[ZeroReason.NEGATED.value]
-_SEPARATOR = re.compile(r"[,;|&+/\n\t\u2022\u00b7]|(?:^|\s)[-\u2013\u2014*](?=\s|$)|\b(?:and|or|vs|versus|nor)\b")
 
 
 def normalize_class(text: str) -> str:
@@ -51,7 +60,8 @@ def normalize_class(text: str) -> str:
 
 
 def strip_answer(text: str) -> str:
-    """An answer without surrounding whitespace, sentence punctuation, quotes and markdown emphasis."""
+    """An answer without surrounding whitespace, final punctuation, quotes, backticks and Markdown emphasis
+    (``'**Boeing 747.**'`` -> ``'Boeing 747'``), before :func:`normalize_class`."""
     return text.strip().strip(".!\"'`*").strip()
 
 
@@ -99,7 +109,8 @@ def _occurrences(tokens: tuple[str, ...], name: tuple[str, ...]) -> list[int]:
     return [i for i in range(len(tokens) - n + 1) if tokens[i:i + n] == name]
 
 
-def judge(answer: str, truth: tuple[str, ...], classes: ClassIndex | None, max_words: int) -> str | None:
+def judge(answer: str, truth: tuple[str, ...], classes: ClassIndex | None,
+          allowed: frozenset[str] = FILLER_WORDS) -> str | None:
     """The reason ``answer`` does not name exactly the class ``truth`` (its words), or None when it does."""
     tokens = words(answer)
     if not tokens:
@@ -128,37 +139,64 @@ def judge(answer: str, truth: tuple[str, ...], classes: ClassIndex | None, max_w
             (end + 1 < len(answer) and answer[end] == "-" and answer[end + 1].isalnum()):
         return ZeroReason.WRONG_CLASS.value  # a hyphenated compound of the name ("rose-like") is another name
     if classes is None:
-        # without a class list: the name or a short sentence naming it, nothing listed beside it
-        if len(tokens) > max(max_words, len(truth)):
-            return ZeroReason.TOO_LONG.value
-        if _SEPARATOR.search((answer[:start] + " " + answer[end:]).lower()):
-            return ZeroReason.SEVERAL_CLASSES.value
+        # without a class list: the name alone, or in a sentence of common words
+        i = named_at[0]
+        extra = [t for t in tokens[:i] + tokens[i + len(truth):] if t not in allowed]
+        if extra:
+            listing = _LISTING.search(answer[:start] + " " + answer[end:]) or not _LIST_WORDS.isdisjoint(extra)
+            return (ZeroReason.SEVERAL_CLASSES if listing else ZeroReason.EXTRA_WORDS).value
     return None
 
 
-class AccuracyReward(Reward):
+class AnswerReward(Reward):
+    """A reward that judges each completion's answer text against its row's true answer: 1.0 when the judge
+    finds nothing wrong, else 0.0 with the judge's reason. Text answers need no box scan: the answer is found
+    with the scanner's rule by ``str`` methods."""
+
+    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
+        texts = completion_texts(completions)
+        tag = self.settings.require_answer_tag
+        truths, bad_truth = read_answers(kwargs.get("solution"), len(texts), strict=self.settings.strict)
+        judge_row = self._judge(truths, bad_truth, kwargs)
+        reasons: list[str | None] = []
+        for i, (text, truth) in enumerate(zip(texts, truths)):
+            answer = answer_text(text, require_answer_tag=tag)
+            if i in bad_truth:
+                reasons.append(None)  # scored by zero_bad_truth below
+            elif answer is None:
+                reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
+            else:
+                reasons.append(judge_row(i, answer, truth))
+        codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
+        scores = (codes == 0).astype(np.float64)
+        self.zero_bad_truth(scores, codes, bad_truth)
+        return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
+
+    def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
+               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+        """The judge of this batch: ``(row, answer, truth) -> reason or None``; it may add rows to ``bad_truth``."""
+        raise NotImplementedError
+
+
+class AccuracyReward(AnswerReward):
     """1.0 when the answer names exactly one class, the true one (see the module docstring), else 0.0."""
 
     default_name = "accuracy_reward"
     settings_class = ClassificationSettings
     settings: ClassificationSettings
 
-    def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
-        # Text answers need no box scan: the answer is found with the scanner's rule by str methods.
-        texts = completion_texts(completions)
-        tag = self.settings.require_answer_tag
-        truths = solution_answers(kwargs.get("solution"), len(texts))
-        truth_words = _truth_words(truths)
-        indexes = self._class_indexes(kwargs, len(texts))
-        reasons: list[str | None] = []
-        for i, (text, truth) in enumerate(zip(texts, truths)):
-            answer = answer_text(text, require_answer_tag=tag)
-            if answer is None:
-                reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
-            else:
-                reasons.append(judge(answer, truth_words[truth], indexes[i], self.settings.max_words))
-        codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
-        return RewardBatch(scores=(codes == 0).astype(np.float64), codes=codes, texts=texts, require_answer_tag=tag)
+    def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
+               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+        truth_words = _truth_words(truths, bad_truth)
+        if bad_truth and self.settings.strict:
+            raise_first(bad_truth)
+        indexes = self._class_indexes(columns, len(truths))
+        allowed = self._allowed
+        return lambda i, answer, truth: judge(answer, truth_words[truth], indexes[i], allowed)
+
+    @cached_property
+    def _allowed(self) -> frozenset[str]:
+        return FILLER_WORDS | {w for extra in self.settings.extra_words for w in words(extra)}
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
         return {"several_classes_share": float((result.codes == _SEVERAL).mean()),
@@ -190,14 +228,17 @@ class AccuracyReward(Reward):
         return out
 
 
-def _truth_words(truths: list[str]) -> dict[str, tuple[str, ...]]:
-    """The words of each distinct true class name (GRPO repeats each truth once per generation)."""
-    out = {}
+def _truth_words(truths: list[str | None], bad_truth: dict[int, str]) -> dict[str | None, tuple[str, ...]]:
+    """The words of each distinct true class name (GRPO repeats each truth once per generation); a name without
+    letters or digits is added to ``bad_truth``."""
+    out: dict[str | None, tuple[str, ...]] = {}
     for row, truth in enumerate(truths):
+        if truth is None:
+            continue
         if truth not in out:
             out[truth] = words(strip_answer(truth))
-            if not out[truth]:
-                raise SolutionError(f"solution row {row}: class name {truth!r} has no letters or digits", row)
+        if not out[truth]:
+            bad_truth[row] = f"class name {truth!r} has no letters or digits"
     return out
 
 

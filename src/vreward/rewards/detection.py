@@ -6,13 +6,15 @@ with ``""``) matches none of them (``require_labels``), so leaving labels out no
 answer. The confidence reward replaces the paper's (mean over predictions of ``c`` if matched, ``1 - c`` if
 not; in :mod:`vreward.visual_rft`) by a Brier-style proper score:
 
-    score = max(0, sum over predictions of [m - (c - m)**2]) / (#predictions + #missed objects)
+    score = sum over predictions of [m - (c - m)**2]  /  ((#predictions + #ground truth) / 2)
 
 with ``m`` 1 for a matched prediction and 0 otherwise, ``c`` its confidence in [0, 1]. A matched box earns
-``1 - (1 - c)**2``, an unmatched one ``-c**2``; a missed ground-truth object earns 0 but counts. The expected
-credit of a box that is right with probability ``p`` is ``2pc - c**2``, largest at ``c = p``: stating one's true
-confidence pays best. Boxes that match nothing earn nothing at any confidence (the paper pays 1.0 for one junk
-box at confidence 0), padding an answer with junk lowers its score, and missed objects lower it too.
+``1 - (1 - c)**2``, an unmatched one ``-c**2``. The denominator does not depend on which boxes match, so the
+expected credit of a box that is right with probability ``p`` is ``2pc - c**2`` times a constant, largest at
+``c = p``: stating one's true confidence pays best. Boxes that match nothing earn nothing at confidence 0 and
+cost at any other (the paper pays 1.0 for one junk box at confidence 0); padding an answer with junk lowers its
+score, and missed objects lower it too. The score is 1 when every object is found by one box at confidence 1,
+and lies in [-2, 1]: negative when confident misses outweigh the hits.
 See docs/rewards/confidence.md.
 """
 
@@ -51,13 +53,14 @@ class DetectionMatch:
 # The IoU and confidence rewards of one TRL step (called one after the other) share one matching.
 _MATCHES: BoundedCache[DetectionMatch] = BoundedCache("detection matches", 8)
 _MATCH_OPTIONS = ("threshold", "matching", "match_labels", "require_labels", "drop_duplicates", "missing_confidence",
-                  "coords", "solution_coords", "min_pixels", "max_pixels")
+                  "coords", "solution_coords", "min_pixels", "max_pixels",
+                  "family")
 
 
 def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: DetectionSettings,
                      reward: Reward | None = None) -> DetectionMatch:
     """Match a parsed batch against its ``solution`` column (warning ``reward``'s frame mismatches once)."""
-    gt = parse_solutions(kwargs.get("solution"), len(parsed))
+    gt = parse_solutions(kwargs.get("solution"), len(parsed), strict=settings.strict)
     sizes = batch_sizes(kwargs, len(parsed), settings)
     key = ContentKey(parsed.key, gt.key, tuple(getattr(settings, name) for name in _MATCH_OPTIONS),
                      None if sizes is None else (sizes[0].tobytes(), sizes[1].tobytes()))
@@ -75,7 +78,7 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSetti
     boxes, offsets = parsed.boxes, parsed.offsets
     keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
-    labels = _label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
+    labels = label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
     no_labels = np.zeros(0, np.int64)
     result = match_arrays(boxes, scores, offsets, np.ascontiguousarray(gt_boxes), gt.offsets, settings.threshold,
                           settings.matching, no_labels if labels is None else labels[0],
@@ -92,7 +95,7 @@ def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSetti
 _UNLABELLED = -2
 
 
-def _label_ids(parsed: ParsedBatch, gt: GroundTruth, require_labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def label_ids(parsed: ParsedBatch, gt: GroundTruth, require_labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Integer label ids (P,) and (G,) for label-aware matching, or None when labels cannot matter: the ground
     truth carries none, or the predictions carry none and ``require_labels`` is off."""
     if not gt.has_labels or not (parsed.has_labels or require_labels):
@@ -146,7 +149,7 @@ class IoUReward(Reward):
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
-        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m)
+        return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.NO_MATCH), m, m.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return match_details(result.evidence, result.parsed, i)
@@ -162,11 +165,16 @@ def confidences(parsed: ParsedBatch, settings: DetectionSettings) -> np.ndarray:
 
 
 class ConfidenceReward(Reward):
-    """Brier-style confidence reward: ``max(0, sum of m - (c - m)**2) / (#predictions + #missed)`` (module doc)."""
+    """Brier-style confidence reward: ``sum of m - (c - m)**2`` over the mean of the prediction and object counts
+    (module docstring); in [-2, 1]."""
 
     default_name = "confidence_reward"
     settings_class = DetectionSettings
     settings: DetectionSettings
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (-2.0, 1.0)
 
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
@@ -177,11 +185,11 @@ class ConfidenceReward(Reward):
         n = len(parsed)
         total = np.bincount(m.rows[kept], weights=credit[kept], minlength=n)
         n_matched = np.bincount(m.rows[kept], weights=hit[kept], minlength=n)
-        denom = m.n_pred + (m.n_gt - n_matched)
-        scores = np.divide(np.maximum(total, 0.0), denom, out=np.zeros(n), where=denom > 0)
+        denom = (m.n_pred + m.n_gt) / 2.0
+        scores = np.divide(total, denom, out=np.zeros(n), where=denom > 0)
         codes = empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE)
         codes[(codes == _CONFIDENCE) & (n_matched == 0)] = _NO_MATCH
-        return Scored(scores, codes, m)
+        return Scored(scores, codes, m, m.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return match_details(result.evidence, result.parsed, i)

@@ -49,7 +49,7 @@ def first_box_overlaps(reward: Reward, parsed: ParsedBatch, kwargs: dict[str, An
     from vreward.matching import paired_best
 
     n = len(parsed)
-    gt = parse_solutions(kwargs.get("solution"), n)
+    gt = parse_solutions(kwargs.get("solution"), n, strict=settings.strict)
     gt_boxes, frame_messages = framed_truth(parsed, gt, batch_sizes(kwargs, n, settings), settings)
     for key, message in frame_messages:
         reward.warn_once(key, message)
@@ -83,7 +83,8 @@ class GIoUReward(Reward):
         iou = np.nan_to_num(overlap.iou, nan=0.0)
         near = np.clip((1.0 + np.nan_to_num(overlap.giou, nan=-1.0)) / (1.0 + s.near_giou), 0.0, 1.0)
         scores = np.where(iou > s.threshold, s.shaping + (1.0 - s.shaping) * iou, s.shaping * near)
-        return Scored(scores, empty_cases(parsed, overlap.gt.counts, scores, ZeroReason.NO_OVERLAP), overlap)
+        return Scored(scores, empty_cases(parsed, overlap.gt.counts, scores, ZeroReason.NO_OVERLAP), overlap,
+                      overlap.gt.problems)
 
     def _details(self, result: RewardBatch, i: int) -> dict[str, Any]:
         return overlap_details(result.evidence, result.parsed, i, self.settings.threshold)
