@@ -243,8 +243,9 @@ def make_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[Completion]
     return completions, solutions
 
 
-def make_classification_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list[str], list[str]]:
-    """``n`` classification completions, solutions (``<answer>class</answer>``) and kinds.
+def make_classification_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[Completion], list[str], list[str]]:
+    """``n`` classification completions, solutions (``<answer>class</answer>``) and kinds; ``group`` consecutive
+    completions answer the same prompt (GRPO's ``num_generations``) and share its class.
 
     Kinds: ``correct``, ``correct_variant`` (spaces/underscores/case changed), ``wrong``, ``sentence``
     (the class inside a sentence), ``several`` (two classes named), ``empty_answer``, ``no_answer_tag``.
@@ -255,8 +256,10 @@ def make_classification_corpus(n: int, seed: int = 0) -> tuple[list[Completion],
     completions: list[Completion] = []
     solutions: list[str] = []
     kinds: list[str] = []
-    for _ in range(n):
-        gt = CLASSES[rs.integers(0, len(CLASSES))]
+    gt = ""
+    for i in range(n):
+        if i % group == 0:
+            gt = CLASSES[rs.integers(0, len(CLASSES))]
         other = CLASSES[(CLASSES.index(gt) + rs.integers(1, len(CLASSES))) % len(CLASSES)]
         kind = names[rs.choice(cum)]
         answer = {
@@ -276,8 +279,9 @@ def make_classification_corpus(n: int, seed: int = 0) -> tuple[list[Completion],
     return completions, solutions, kinds
 
 
-def make_grounding_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list[str], list[str]]:
-    """``n`` grounding completions with one predicted box, single-box solutions, and kinds.
+def make_grounding_corpus(n: int, seed: int = 0, group: int = 1) -> tuple[list[Completion], list[str], list[str]]:
+    """``n`` grounding completions with one predicted box, single-box solutions, and kinds; ``group`` consecutive
+    completions answer the same prompt (GRPO's ``num_generations``) and share its box and object.
 
     Kinds: ``position`` (Visual-RFT list of one ``Position`` dict), ``bare_list`` (``[x1, y1, x2, y2]``),
     ``bbox_2d`` (Qwen2.5-VL JSON), ``far`` (a box far from the target), ``malformed`` (prose answer).
@@ -288,9 +292,10 @@ def make_grounding_corpus(n: int, seed: int = 0) -> tuple[list[Completion], list
     completions: list[Completion] = []
     solutions: list[str] = []
     kinds: list[str] = []
-    for _ in range(n):
-        gt = _gt_boxes(rs, 1)
-        obj = OBJECTS[rs.integers(0, len(OBJECTS))]
+    gt, obj = [], ""
+    for i in range(n):
+        if i % group == 0:
+            gt, obj = _gt_boxes(rs, 1), OBJECTS[rs.integers(0, len(OBJECTS))]
         kind = names[rs.choice(cum)]
         b = _gt_boxes(rs, 1)[0] if kind == "far" else _jitter(rs, gt[0], 0.1)
         c = _confidence(rs)

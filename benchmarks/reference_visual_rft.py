@@ -188,4 +188,33 @@ def accuracy_reward_classification(
     return rewards
 
 
+def calculate_giou(box1: list[float], box2: list[float]) -> float:
+    """GIoU of two ``[x1, y1, x2, y2]`` boxes: IoU minus the enclosing box's share not covered by the union."""
+    (x1, y1, x2, y2), (u1, v1, u2, v2) = box1, box2
+    width, height = min(x2, u2) - max(x1, u1), min(y2, v2) - max(y1, v1)
+    inter = width * height if width > 0 and height > 0 else 0.0
+    union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
+    enclosing = (max(x2, u2) - min(x1, u1)) * (max(y2, v2) - min(y1, v1))
+    return inter / union - (enclosing - union) / enclosing
+
+
+def accuracy_reward_giou(completions: list[Completion], solution: list[str], **kwargs: Any) -> list[float]:
+    """The paper's grounding reward, GIoU + 1 in [0, 2], with this module's answer reading: the first predicted
+    box against its best ground-truth box (not in the published Visual-RFT code: the definition of
+    ``vreward.visual_rft.giou_reward`` written the way the detection rewards above are)."""
+    rewards = []
+    for completion, sol in zip(completions, solution, strict=False):
+        reward = 0.0
+        try:
+            gt = extract_bbox(sol.strip())
+            pred = extract_bbox(_student_answer(completion[0]["content"]))
+            if pred is not None and type(pred[0]) is dict:
+                box = pred[0]["Position"]
+                reward = max(calculate_giou(box, g["Position"]) for g in gt) + 1.0
+        except Exception:
+            reward = 0.0
+        rewards.append(reward)
+    return rewards
+
+
 DETECTION_REWARDS = (accuracy_reward_iou, accuracy_reward_confidence, format_reward)

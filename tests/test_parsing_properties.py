@@ -335,3 +335,14 @@ def test_answer_text_follows_the_scanner_rule(text, tag):
     from vreward.parsing import answer_text, parse_completion
 
     assert answer_text(text, require_answer_tag=tag) == parse_completion(text, require_answer_tag=tag).answer
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "<", "a", " ", "\n"]),
+                         max_size=14).map("".join) | st.none(), max_size=8), st.booleans())
+def test_answer_texts_of_a_batch_are_each_texts_answer_text(batch, tag):
+    from vreward.parsing import answer_text, answer_texts
+
+    assert answer_texts(batch, require_answer_tag=tag) == [answer_text(t, require_answer_tag=tag) for t in batch]
+    strings = [t for t in batch if t is not None]  # the map path (a None sends the batch through answer_text)
+    assert answer_texts(strings, require_answer_tag=tag) == [answer_text(t, require_answer_tag=tag) for t in strings]

@@ -1,8 +1,9 @@
 """Numba kernels for box geometry and matching.
 
-Everything here is compiled with :data:`JIT_OPTIONS` (cached on disk, numpy error model) and works
-on plain C-contiguous ``float64`` / ``int64`` / ``bool`` arrays; no Python objects are touched
-inside a kernel.  This module imports numba at import time, so the public modules (``geometry``,
+Everything here is compiled with :data:`JIT_OPTIONS` (cached on disk, numpy error model, no numba runtime) and
+works on plain C-contiguous ``float64`` / ``int64`` / ``bool`` arrays; no Python objects are touched inside a
+kernel, and no kernel allocates: the caller passes every output and scratch array (``vreward.matching`` and
+``vreward.geometry`` size them). This module imports numba at import time, so the public modules (``geometry``,
 ``matching``) import it lazily inside their functions: ``import vreward`` stays numba-free.
 
 One file, by necessity: every kernel called here is defined here, with every constant it reads,
@@ -10,6 +11,13 @@ and this module imports nothing from vreward.  numba's disk cache checks a cache
 its own source file only, so a kernel calling a kernel (or reading a constant) of another module
 would keep running stale machine code after that module changed.
 ``tests/test_kernel_modules.py`` enforces it.
+
+Compiled once: numba compiles a kernel once per distinct argument types, so every kernel is called with one set of
+types. The callers pass input arrays read-only (a writeable array is another type) and the helpers are called with
+``int64`` counts that are never literals (``np.int64(0)``, not ``0``: a literal is a type of its own). The helpers
+are plain kernels, not ``inline="always"``: LLVM inlines them into their callers, and numba types each once
+instead of once per call site. A call compiles only the kernels it runs: the rewards' detection matching is one
+kernel (:func:`match_greedy`, duplicates dropped and the score order computed on the way).
 
 Box convention: ``(x1, y1, x2, y2)``.  A box is *valid* iff its four coordinates are finite,
 ``x2 > x1``, ``y2 > y1`` and its area ``(x2 - x1) * (y2 - y1)`` is finite.  Invalid boxes overlap
@@ -27,21 +35,22 @@ equal a plain-Python float computation bit for bit::
 when ``C`` is not finite or ``<= 0``, or ``union`` overflowed to inf, the GIoU is ``iou``.
 
 Ragged batch layout: the boxes of all completions are concatenated row-wise and completion ``i``
-owns rows ``offsets[i]:offsets[i + 1]`` (``offsets`` has ``B + 1`` int64 entries).
+owns rows ``offsets[i]:offsets[i + 1]`` (``offsets`` has ``B + 1`` int64 entries).  Scratch of a
+batch is sized by its largest completion: ``P`` predictions and ``G`` ground-truth boxes at most.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
-# Compile options of every kernel here: cached on disk, no exceptions (numpy error model). The scalar helpers are
-# also inlined into their callers by numba (JIT_INLINE_OPTIONS).
-JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
-JIT_INLINE_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
+# Compile options of every kernel here: cached on disk, no exceptions (numpy error model), no numba runtime (the
+# kernels allocate nothing).
+JIT_OPTIONS = {"cache": True, "error_model": "numpy", "_nrt": False}
 
 _INF = np.inf
-_SMALL_SORT = 16  # groups up to this size are insertion-sorted
 
 
 # --------------------------------------------------------------------------------------------
@@ -49,45 +58,25 @@ _SMALL_SORT = 16  # groups up to this size are insertion-sorted
 # --------------------------------------------------------------------------------------------
 
 
-@njit(**JIT_INLINE_OPTIONS)
+@njit(**JIT_OPTIONS)
 def _box_area(x1: float, y1: float, x2: float, y2: float) -> float:
     """Area of a valid box, or -1.0 if the box is invalid (see module docstring)."""
     # ``x2 > x1`` is False for NaN, and together with finiteness checks covers every case.
-    if not (np.isfinite(x1) and np.isfinite(y1) and np.isfinite(x2) and np.isfinite(y2)):
+    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
         return -1.0
     if not (x2 > x1 and y2 > y1):
         return -1.0
     area = (x2 - x1) * (y2 - y1)
-    if not np.isfinite(area):
+    if not math.isfinite(area):
         return -1.0
     return area
 
 
-@njit(**JIT_INLINE_OPTIONS)
-def _iou_scalar(
-    ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float
-) -> float:
-    area_a = _box_area(ax1, ay1, ax2, ay2)
-    area_b = _box_area(bx1, by1, bx2, by2)
-    if area_a < 0.0 or area_b < 0.0:
-        return 0.0
-    xi1 = ax1 if ax1 >= bx1 else bx1
-    yi1 = ay1 if ay1 >= by1 else by1
-    xi2 = ax2 if ax2 <= bx2 else bx2
-    yi2 = ay2 if ay2 <= by2 else by2
-    if xi2 <= xi1 or yi2 <= yi1:
-        return 0.0
-    inter = (xi2 - xi1) * (yi2 - yi1)
-    union = area_a + area_b - inter
-    if not (union > 0.0):
-        return 0.0
-    return inter / union  # union == inf gives exactly 0.0
-
-
-@njit(**JIT_INLINE_OPTIONS)
-def _iou_giou_scalar(
+@njit(**JIT_OPTIONS)
+def _iou_giou(
     ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float
 ) -> tuple[float, float]:
+    """IoU and GIoU of two boxes: (0, -1) when either is invalid."""
     area_a = _box_area(ax1, ay1, ax2, ay2)
     area_b = _box_area(bx1, by1, bx2, by2)
     if area_a < 0.0 or area_b < 0.0:
@@ -119,57 +108,35 @@ def _iou_giou_scalar(
 
 
 @njit(**JIT_OPTIONS)
-def _load_columns(
-    gt_boxes: np.ndarray,
-    glo: int,
-    ng: int,
-    gx1: np.ndarray,
-    gy1: np.ndarray,
-    gx2: np.ndarray,
-    gy2: np.ndarray,
-    garea: np.ndarray,
-) -> None:
-    """Copy box rows ``glo:glo+ng`` into columns; invalid boxes become (+inf, +inf, -inf, -inf), area -1."""
-    for j in range(ng):
-        gr = glo + j
-        a = _box_area(gt_boxes[gr, 0], gt_boxes[gr, 1], gt_boxes[gr, 2], gt_boxes[gr, 3])
-        garea[j] = a
+def _load_columns(b: np.ndarray, cols: np.ndarray) -> None:
+    """Boxes (M, 4) as the columns ``cols`` (5, M): x1, y1, x2, y2, area. An invalid box becomes
+    (+inf, +inf, -inf, -inf), area -1, so that its intersection with anything is empty."""
+    for j in range(b.shape[0]):
+        a = _box_area(b[j, 0], b[j, 1], b[j, 2], b[j, 3])
+        cols[4, j] = a
         if a < 0.0:
-            gx1[j] = _INF
-            gy1[j] = _INF
-            gx2[j] = -_INF
-            gy2[j] = -_INF
+            cols[0, j] = _INF
+            cols[1, j] = _INF
+            cols[2, j] = -_INF
+            cols[3, j] = -_INF
         else:
-            gx1[j] = gt_boxes[gr, 0]
-            gy1[j] = gt_boxes[gr, 1]
-            gx2[j] = gt_boxes[gr, 2]
-            gy2[j] = gt_boxes[gr, 3]
+            cols[0, j] = b[j, 0]
+            cols[1, j] = b[j, 1]
+            cols[2, j] = b[j, 2]
+            cols[3, j] = b[j, 3]
 
 
 @njit(**JIT_OPTIONS)
-def _columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split (M, 4) boxes into contiguous columns plus areas.
-
-    Invalid boxes get coordinates (+inf, +inf, -inf, -inf) so that their intersection with
-    anything is empty; their area is -1.
-    """
-    m = b.shape[0]
-    x1 = np.empty(m)
-    y1 = np.empty(m)
-    x2 = np.empty(m)
-    y2 = np.empty(m)
-    area = np.empty(m)
-    _load_columns(b, 0, m, x1, y1, x2, y2, area)
-    return x1, y1, x2, y2, area
-
-
-@njit(**JIT_OPTIONS)
-def pairwise_iou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """Fill ``out[i, j] = IoU(a[i], b[j])``; a (N, 4), b (M, 4), out (N, M), all C-contiguous."""
-    n = a.shape[0]
-    m = b.shape[0]
-    bx1, by1, bx2, by2, barea = _columns(b)
-    for i in range(n):
+def pairwise(a: np.ndarray, b: np.ndarray, giou: bool, out: np.ndarray, cols: np.ndarray) -> None:
+    """Fill ``out[i, j]`` with the IoU (or with ``giou`` the GIoU) of ``a[i]`` and ``b[j]``; a (N, 4), b (M, 4),
+    out (N, M), scratch cols (5, M)."""
+    _load_columns(b, cols)
+    bx1 = cols[0]
+    by1 = cols[1]
+    bx2 = cols[2]
+    by2 = cols[3]
+    barea = cols[4]
+    for i in range(a.shape[0]):
         row = out[i]
         ax1 = a[i, 0]
         ay1 = a[i, 1]
@@ -177,125 +144,80 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         ay2 = a[i, 3]
         area_a = _box_area(ax1, ay1, ax2, ay2)
         if area_a < 0.0:
-            for j in range(m):
-                row[j] = 0.0
-            continue
-        for j in range(m):
-            xi1 = ax1 if ax1 > bx1[j] else bx1[j]
-            yi1 = ay1 if ay1 > by1[j] else by1[j]
-            xi2 = ax2 if ax2 < bx2[j] else bx2[j]
-            yi2 = ay2 if ay2 < by2[j] else by2[j]
-            inter = (xi2 - xi1) * (yi2 - yi1)
-            union = area_a + barea[j] - inter
-            iou = inter / union
-            ok = (xi2 > xi1) & (yi2 > yi1) & (union > 0.0)
-            row[j] = iou if ok else 0.0
-
-
-@njit(**JIT_OPTIONS)
-def pairwise_giou(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """Fill ``out[i, j] = GIoU(a[i], b[j])``; a (N, 4), b (M, 4), out (N, M), all C-contiguous."""
-    n = a.shape[0]
-    m = b.shape[0]
-    bx1, by1, bx2, by2, barea = _columns(b)
-    for i in range(n):
-        row = out[i]
-        ax1 = a[i, 0]
-        ay1 = a[i, 1]
-        ax2 = a[i, 2]
-        ay2 = a[i, 3]
-        area_a = _box_area(ax1, ay1, ax2, ay2)
-        if area_a < 0.0:
-            for j in range(m):
-                row[j] = -1.0
-            continue
-        for j in range(m):
-            b1 = bx1[j]
-            b2 = by1[j]
-            b3 = bx2[j]
-            b4 = by2[j]
-            xi1 = ax1 if ax1 >= b1 else b1
-            yi1 = ay1 if ay1 >= b2 else b2
-            xi2 = ax2 if ax2 <= b3 else b3
-            yi2 = ay2 if ay2 <= b4 else b4
-            overlap = (xi2 > xi1) & (yi2 > yi1)
-            inter = (xi2 - xi1) * (yi2 - yi1)
-            inter = inter if overlap else 0.0
-            union = area_a + barea[j] - inter
-            iou = inter / union
-            iou = iou if union > 0.0 else 0.0
-            cx1 = ax1 if ax1 <= b1 else b1
-            cy1 = ay1 if ay1 <= b2 else b2
-            cx2 = ax2 if ax2 >= b3 else b3
-            cy2 = ay2 if ay2 >= b4 else b4
-            c = (cx2 - cx1) * (cy2 - cy1)
-            g = iou - (c - union) / c
-            g = g if (c > 0.0) & (c < _INF) & (union < _INF) else iou
-            row[j] = g if barea[j] >= 0.0 else -1.0
+            for j in range(b.shape[0]):
+                row[j] = -1.0 if giou else 0.0
+        elif not giou:
+            for j in range(b.shape[0]):
+                xi1 = ax1 if ax1 > bx1[j] else bx1[j]
+                yi1 = ay1 if ay1 > by1[j] else by1[j]
+                xi2 = ax2 if ax2 < bx2[j] else bx2[j]
+                yi2 = ay2 if ay2 < by2[j] else by2[j]
+                inter = (xi2 - xi1) * (yi2 - yi1)
+                union = area_a + barea[j] - inter
+                iou = inter / union
+                ok = (xi2 > xi1) & (yi2 > yi1) & (union > 0.0)
+                row[j] = iou if ok else 0.0
+        else:
+            for j in range(b.shape[0]):
+                b1 = bx1[j]
+                b2 = by1[j]
+                b3 = bx2[j]
+                b4 = by2[j]
+                xi1 = ax1 if ax1 >= b1 else b1
+                yi1 = ay1 if ay1 >= b2 else b2
+                xi2 = ax2 if ax2 <= b3 else b3
+                yi2 = ay2 if ay2 <= b4 else b4
+                overlap = (xi2 > xi1) & (yi2 > yi1)
+                inter = (xi2 - xi1) * (yi2 - yi1)
+                inter = inter if overlap else 0.0
+                union = area_a + barea[j] - inter
+                iou = inter / union
+                iou = iou if union > 0.0 else 0.0
+                cx1 = ax1 if ax1 <= b1 else b1
+                cy1 = ay1 if ay1 <= b2 else b2
+                cx2 = ax2 if ax2 >= b3 else b3
+                cy2 = ay2 if ay2 >= b4 else b4
+                c = (cx2 - cx1) * (cy2 - cy1)
+                g = iou - (c - union) / c
+                g = g if (c > 0.0) & (c < _INF) & (union < _INF) else iou
+                row[j] = g if barea[j] >= 0.0 else -1.0
 
 
 # --------------------------------------------------------------------------------------------
-# sorting helpers (index sorts, allocation-free given scratch)
+# sorting (an index sort, allocation-free given scratch)
 # --------------------------------------------------------------------------------------------
 
 
-@njit(**JIT_INLINE_OPTIONS)
-def _box_less(boxes: np.ndarray, i: int, j: int) -> bool:
-    """Lexicographic ``boxes[i] < boxes[j]`` (no NaNs allowed)."""
-    for c in range(4):
-        u = boxes[i, c]
-        v = boxes[j, c]
-        if u < v:
-            return True
-        if v < u:
-            return False
-    return False
-
-
 @njit(**JIT_OPTIONS)
-def _sort_idx_by_box(idx: np.ndarray, n: int, tmp: np.ndarray, boxes: np.ndarray) -> None:
-    """Stable ascending lexicographic sort of ``idx[:n]`` by ``boxes[idx]`` (bottom-up merge)."""
-    # insertion sort runs of _SMALL_SORT, then merge
-    for start in range(0, n, _SMALL_SORT):
-        stop = min(start + _SMALL_SORT, n)
-        for k in range(start + 1, stop):
-            x = idx[k]
-            p = k - 1
-            while p >= start and _box_less(boxes, x, idx[p]):
-                idx[p + 1] = idx[p]
-                p -= 1
-            idx[p + 1] = x
-    width = _SMALL_SORT
+def _sort_by_keys(idx: np.ndarray, n: int, tmp: np.ndarray, keys: np.ndarray) -> None:
+    """Stable ascending sort of ``idx[:n]`` by the rows ``keys[idx[k]]``, compared lexicographically (keys must be
+    NaN-free). Bottom-up merge sort, O(n log n); ``tmp`` holds ``n`` entries."""
+    width = 1
     in_tmp = False
     while width < n:
-        if in_tmp:
-            src = tmp
-            dst = idx
-        else:
-            src = idx
-            dst = tmp
+        src = tmp if in_tmp else idx
+        dst = idx if in_tmp else tmp
         for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
+            mid = lo + width if lo + width < n else n
+            hi = lo + 2 * width if lo + 2 * width < n else n
             p = lo
             q = mid
-            k = lo
-            while p < mid and q < hi:
-                if _box_less(boxes, src[q], src[p]):
+            for k in range(lo, hi):
+                take_q = p >= mid
+                if not take_q and q < hi:
+                    # the right run goes first only when strictly smaller (stability)
+                    a = src[p]
+                    b = src[q]
+                    c = 0
+                    while c < keys.shape[1] and keys[a, c] == keys[b, c]:
+                        c += 1
+                    take_q = c < keys.shape[1] and keys[b, c] < keys[a, c]
+                if take_q:
                     dst[k] = src[q]
                     q += 1
                 else:
                     dst[k] = src[p]
                     p += 1
-                k += 1
-            while p < mid:
-                dst[k] = src[p]
-                p += 1
-                k += 1
-            while q < hi:
-                dst[k] = src[q]
-                q += 1
-                k += 1
         in_tmp = not in_tmp
         width *= 2
     if in_tmp:
@@ -303,123 +225,13 @@ def _sort_idx_by_box(idx: np.ndarray, n: int, tmp: np.ndarray, boxes: np.ndarray
             idx[k] = tmp[k]
 
 
-@njit(**JIT_OPTIONS)
-def _sort_idx_desc(idx: np.ndarray, n: int, tmp: np.ndarray, key: np.ndarray) -> None:
-    """Stable descending sort of ``idx[:n]`` by ``key[idx]`` (key must be NaN-free)."""
-    for start in range(0, n, _SMALL_SORT):
-        stop = min(start + _SMALL_SORT, n)
-        for k in range(start + 1, stop):
-            x = idx[k]
-            kx = key[x]
-            p = k - 1
-            while p >= start and key[idx[p]] < kx:
-                idx[p + 1] = idx[p]
-                p -= 1
-            idx[p + 1] = x
-    width = _SMALL_SORT
-    in_tmp = False
-    while width < n:
-        if in_tmp:
-            src = tmp
-            dst = idx
-        else:
-            src = idx
-            dst = tmp
-        for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            p = lo
-            q = mid
-            k = lo
-            while p < mid and q < hi:
-                if key[src[q]] > key[src[p]]:
-                    dst[k] = src[q]
-                    q += 1
-                else:
-                    dst[k] = src[p]
-                    p += 1
-                k += 1
-            while p < mid:
-                dst[k] = src[p]
-                p += 1
-                k += 1
-            while q < hi:
-                dst[k] = src[q]
-                q += 1
-                k += 1
-        in_tmp = not in_tmp
-        width *= 2
-    if in_tmp:
-        for k in range(n):
-            idx[k] = tmp[k]
-
-
-@njit(**JIT_OPTIONS)
-def _max_group(offsets: np.ndarray) -> int:
-    best = 0
-    for i in range(offsets.shape[0] - 1):
-        g = offsets[i + 1] - offsets[i]
-        if g > best:
-            best = g
-    return best
-
-
 # --------------------------------------------------------------------------------------------
-# dedup
+# greedy matching (with duplicates dropped and the score order)
 # --------------------------------------------------------------------------------------------
 
 
 @njit(**JIT_OPTIONS)
-def dedup_keep(pred_boxes: np.ndarray, pred_offsets: np.ndarray, keep: np.ndarray) -> None:
-    """Per completion, set ``keep[r]`` False for exact coordinate duplicates after the first.
-
-    Duplicates compare ``==`` on all four coordinates (so ``-0.0 == 0.0``); boxes with a NaN
-    coordinate never equal anything and are always kept.  ``keep`` (P,) bool is fully written.
-    O(P log P) via a stable lexicographic merge sort per completion.
-    """
-    for r in range(pred_boxes.shape[0]):
-        keep[r] = True
-    cap = _max_group(pred_offsets)
-    idx = np.empty(cap, dtype=np.int64)
-    tmp = np.empty(cap, dtype=np.int64)
-    for g in range(pred_offsets.shape[0] - 1):
-        lo = pred_offsets[g]
-        hi = pred_offsets[g + 1]
-        n = 0
-        for r in range(lo, hi):
-            if not (
-                np.isnan(pred_boxes[r, 0])
-                or np.isnan(pred_boxes[r, 1])
-                or np.isnan(pred_boxes[r, 2])
-                or np.isnan(pred_boxes[r, 3])
-            ):
-                idx[n] = r
-                n += 1
-        if n < 2:
-            continue
-        _sort_idx_by_box(idx, n, tmp, pred_boxes)
-        # stable sort => within a run of equal boxes the first element has the smallest row index
-        first = idx[0]
-        for k in range(1, n):
-            r = idx[k]
-            if (
-                pred_boxes[r, 0] == pred_boxes[first, 0]
-                and pred_boxes[r, 1] == pred_boxes[first, 1]
-                and pred_boxes[r, 2] == pred_boxes[first, 2]
-                and pred_boxes[r, 3] == pred_boxes[first, 3]
-            ):
-                keep[r] = False
-            else:
-                first = r
-
-
-# --------------------------------------------------------------------------------------------
-# greedy matching
-# --------------------------------------------------------------------------------------------
-
-
-@njit(**JIT_OPTIONS)
-def greedy_match(
+def match_greedy(
     pred_boxes: np.ndarray,
     pred_scores: np.ndarray,
     pred_offsets: np.ndarray,
@@ -429,66 +241,91 @@ def greedy_match(
     pred_labels: np.ndarray,
     gt_labels: np.ndarray,
     use_labels: bool,
-    active: np.ndarray,
+    drop_duplicates: bool,
+    keep: np.ndarray,
     match_gt: np.ndarray,
     match_iou: np.ndarray,
+    order: np.ndarray,
+    ints: np.ndarray,
+    box_keys: np.ndarray,
+    score_keys: np.ndarray,
+    cols: np.ndarray,
+    block: np.ndarray,
+    taken: np.ndarray,
 ) -> None:
-    """Visual-RFT greedy matching per completion, written into ``match_gt`` (P,) int64 and
-    ``match_iou`` (P,) float64 (fully overwritten).
+    """Visual-RFT greedy matching per completion.
 
-    Active predictions are visited by descending score (stable; NaN scores count as -inf); each
-    takes the still-free GT with the highest IoU (first on ties, IoU 0 never selects) and is
-    matched iff that IoU is strictly greater than ``threshold``.  With ``use_labels`` a pair whose
-    labels are both != -1 and differ has IoU 0.  ``pred_labels``/``gt_labels`` may be empty when
-    ``use_labels`` is False.  Outputs are passed in (allocate them with numpy: numpy's large
-    allocations use transparent huge pages, numba's do not, which costs page faults).
+    ``keep`` (P,) bool is the active mask on entry; with ``drop_duplicates`` every exact coordinate duplicate of
+    an earlier active box of its completion is cleared from it (``==`` on all four coordinates, so
+    ``-0.0 == 0.0``; a box with a NaN coordinate equals nothing and stays).  ``order`` (P,) receives each
+    completion's rows by descending score (stable; NaN scores count as -inf): the matching's visiting order.
+    Predictions still in ``keep`` are visited in that order; each takes the still-free GT with the highest IoU
+    (first on ties, IoU 0 never selects) and is matched iff that IoU is strictly greater than ``threshold``:
+    ``match_gt`` (P,) int64 gets the GT row or -1, ``match_iou`` (P,) float64 the IoU or 0.  With
+    ``use_labels`` a pair whose labels are both != -1 and differ has IoU 0 (``pred_labels`` / ``gt_labels`` may
+    be empty otherwise).
+
+    Scratch: ``ints`` (3, P), ``box_keys`` (P, 4), ``score_keys`` (P, 1), ``cols`` (5, P), ``block`` (P * G,),
+    ``taken`` (G,), with P and G the largest prediction and ground-truth counts of a completion.
     """
+    idx = ints[0]
+    tmp = ints[1]
+    cand = ints[2]  # row of each candidate, in visiting order
     for r in range(pred_boxes.shape[0]):
         match_gt[r] = -1
         match_iou[r] = 0.0
-    pcap = _max_group(pred_offsets)
-    gcap = _max_group(gt_offsets)
-    # per-completion scratch, allocated once
-    cand = np.empty(pcap, dtype=np.int64)  # global row of each candidate (original order)
-    okey = np.empty(pcap)  # sort key (score, NaN -> -inf)
-    cx1 = np.empty(pcap)
-    cy1 = np.empty(pcap)
-    cx2 = np.empty(pcap)
-    cy2 = np.empty(pcap)
-    carea = np.empty(pcap)
-    order = np.empty(pcap, dtype=np.int64)  # candidate positions by descending score
-    tmp = np.empty(pcap, dtype=np.int64)
-    taken = np.zeros(gcap, dtype=np.bool_)
-    w = np.empty(pcap * gcap)  # IoU block, w[j * n + i]
     for g in range(pred_offsets.shape[0] - 1):
         plo = pred_offsets[g]
-        phi = pred_offsets[g + 1]
+        m = pred_offsets[g + 1] - plo
+        if drop_duplicates and m > 1:
+            n = np.int64(0)
+            for k in range(m):
+                r = plo + k
+                for c in range(4):
+                    box_keys[k, c] = pred_boxes[r, c]
+                if keep[r] and not (math.isnan(pred_boxes[r, 0]) or math.isnan(pred_boxes[r, 1])
+                                    or math.isnan(pred_boxes[r, 2]) or math.isnan(pred_boxes[r, 3])):
+                    idx[n] = k
+                    n += 1
+            _sort_by_keys(idx, n, tmp, box_keys)
+            # equal boxes are adjacent, the first written first: the others are duplicates
+            for s in range(1, n):
+                a = idx[s - 1]
+                b = idx[s]
+                if (box_keys[a, 0] == box_keys[b, 0] and box_keys[a, 1] == box_keys[b, 1]
+                        and box_keys[a, 2] == box_keys[b, 2] and box_keys[a, 3] == box_keys[b, 3]):
+                    keep[plo + b] = False
+        for k in range(m):
+            s = pred_scores[plo + k]
+            score_keys[k, 0] = _INF if math.isnan(s) else -s
+            idx[k] = k
+        _sort_by_keys(idx, m, tmp, score_keys)
+        for k in range(m):
+            order[plo + k] = plo + idx[k]
         glo = gt_offsets[g]
         ng = gt_offsets[g + 1] - glo
-        if ng == 0 or phi == plo:
+        if ng == 0:
             continue
-        # Candidates: active predictions with a valid box (invalid boxes can never match and
+        # Candidates: kept predictions with a valid box, in visiting order (invalid boxes can never match and
         # never take a GT, so leaving them out does not change the result).
-        n = 0
-        for r in range(plo, phi):
-            if active[r]:
-                x1 = pred_boxes[r, 0]
-                y1 = pred_boxes[r, 1]
-                x2 = pred_boxes[r, 2]
-                y2 = pred_boxes[r, 3]
-                a = _box_area(x1, y1, x2, y2)
+        n = np.int64(0)
+        for k in range(m):
+            r = order[plo + k]
+            if keep[r]:
+                a = _box_area(pred_boxes[r, 0], pred_boxes[r, 1], pred_boxes[r, 2], pred_boxes[r, 3])
                 if a >= 0.0:
-                    s = pred_scores[r]
-                    okey[n] = -_INF if np.isnan(s) else s
                     cand[n] = r
-                    cx1[n] = x1
-                    cy1[n] = y1
-                    cx2[n] = x2
-                    cy2[n] = y2
-                    carea[n] = a
+                    for c in range(4):
+                        cols[c, n] = pred_boxes[r, c]
+                    cols[4, n] = a
                     n += 1
         if n == 0:
             continue
+        cx1 = cols[0]
+        cy1 = cols[1]
+        cx2 = cols[2]
+        cy2 = cols[3]
+        carea = cols[4]
         # IoU block (branch-free, vectorisable over candidates); invalid GTs are marked taken.
         for j in range(ng):
             gr = glo + j
@@ -514,55 +351,25 @@ def greedy_match(
                 union = carea[i] + area_b - inter
                 iou = inter / union
                 ok = (xi2 > xi1) & (yi2 > yi1) & (union > 0.0)
-                w[base + i] = iou if ok else 0.0
+                block[base + i] = iou if ok else 0.0
             if use_labels:
                 lg = gt_labels[gr]
                 if lg != -1:
                     for i in range(n):
                         lp = pred_labels[cand[i]]
                         if lp != -1 and lp != lg:
-                            w[base + i] = 0.0
-        if ng == 1:
-            # Single GT: it goes to the first candidate in visiting order whose IoU qualifies,
-            # i.e. the highest score (lowest position on ties) -- no sort needed.
-            if taken[0]:
-                continue
-            ibest = -1
-            kbest = -_INF
-            for i in range(n):
-                v = w[i]
-                if v > 0.0 and v > threshold and (ibest < 0 or okey[i] > kbest):
-                    ibest = i
-                    kbest = okey[i]
-            if ibest >= 0:
-                match_gt[cand[ibest]] = glo
-                match_iou[cand[ibest]] = w[ibest]
-            continue
-        # Stable descending order by score.  Small groups: branch-free rank sort.
-        if n <= _SMALL_SORT:
-            for i in range(n):
-                ki = okey[i]
-                rank = 0
-                for j in range(n):
-                    kj = okey[j]
-                    rank += (kj > ki) | ((kj == ki) & (j < i))
-                order[rank] = i
-        else:
-            for i in range(n):
-                order[i] = i
-            _sort_idx_desc(order, n, tmp, okey)
+                            block[base + i] = 0.0
         n_free = 0
         for j in range(ng):
             if not taken[j]:
                 n_free += 1
-        for k in range(n):
+        for i in range(n):
             if n_free == 0:
                 break
-            i = order[k]
             best = 0.0
             jbest = -1
             for j in range(ng):
-                v = w[j * n + i]
+                v = block[j * n + i]
                 v = 0.0 if taken[j] else v
                 upd = v > best
                 best = v if upd else best
@@ -598,6 +405,8 @@ def hungarian_blocks(
     needs_solver: np.ndarray,
     match_gt: np.ndarray,
     match_iou: np.ndarray,
+    row_count: np.ndarray,
+    col_count: np.ndarray,
 ) -> None:
     """Fill the per-completion weight blocks for optimal matching into one flat buffer.
 
@@ -613,14 +422,11 @@ def hungarian_blocks(
     (resp. row), first on ties.  Their result is written into ``match_gt``/``match_iou`` and
     ``needs_solver[g]`` is False; the others get ``needs_solver[g]`` True and must be solved by an
     assignment solver.  ``weights`` is fully written; ``match_gt``/``match_iou`` are reset.
+    Scratch: ``row_count`` (P,) and ``col_count`` (G,) int64.
     """
     for r in range(pred_boxes.shape[0]):
         match_gt[r] = -1
         match_iou[r] = 0.0
-    gcap = _max_group(gt_offsets)
-    pcap = _max_group(pred_offsets)
-    col_count = np.zeros(gcap, dtype=np.int64)
-    row_count = np.zeros(pcap, dtype=np.int64)
     for g in range(pred_offsets.shape[0] - 1):
         needs_solver[g] = False
         glo = gt_offsets[g]
@@ -640,16 +446,8 @@ def hungarian_blocks(
             cnt = 0
             for j in range(ng):
                 gr = glo + j
-                w = _iou_scalar(
-                    pred_boxes[r, 0],
-                    pred_boxes[r, 1],
-                    pred_boxes[r, 2],
-                    pred_boxes[r, 3],
-                    gt_boxes[gr, 0],
-                    gt_boxes[gr, 1],
-                    gt_boxes[gr, 2],
-                    gt_boxes[gr, 3],
-                )
+                w = _iou_giou(pred_boxes[r, 0], pred_boxes[r, 1], pred_boxes[r, 2], pred_boxes[r, 3],
+                              gt_boxes[gr, 0], gt_boxes[gr, 1], gt_boxes[gr, 2], gt_boxes[gr, 3])[0]
                 if use_labels:
                     lp = pred_labels[r]
                     lg = gt_labels[gr]
@@ -733,16 +531,8 @@ def paired_best(
         best_iou = -_INF
         best_giou = -_INF
         for gr in range(glo, ghi):
-            iou, giou = _iou_giou_scalar(
-                pred[i, 0],
-                pred[i, 1],
-                pred[i, 2],
-                pred[i, 3],
-                gt_boxes[gr, 0],
-                gt_boxes[gr, 1],
-                gt_boxes[gr, 2],
-                gt_boxes[gr, 3],
-            )
+            iou, giou = _iou_giou(pred[i, 0], pred[i, 1], pred[i, 2], pred[i, 3],
+                                  gt_boxes[gr, 0], gt_boxes[gr, 1], gt_boxes[gr, 2], gt_boxes[gr, 3])
             if iou > best_iou:
                 best_iou = iou
             if giou > best_giou:

@@ -16,10 +16,14 @@ numba is imported lazily, on the first call.
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING
 
-from vreward.arrays import as_boxes
+import numpy as np
+
+from vreward.arrays import as_boxes, read_only
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["box_giou", "box_iou"]
 
@@ -33,6 +37,17 @@ def _output(out: np.ndarray | None, n: int, m: int, fn: str) -> np.ndarray:
     return out
 
 
+def _matrix(a: ArrayLike, b: ArrayLike, out: np.ndarray | None, giou: bool, fn: str) -> np.ndarray:
+    aa = as_boxes(a, fn, "a")
+    bb = as_boxes(b, fn, "b")
+    result = _output(out, aa.shape[0], bb.shape[0], fn)
+    if result.size:
+        from vreward import _kernels
+
+        _kernels.pairwise(read_only(aa), read_only(bb), giou, result, np.empty((5, bb.shape[0])))
+    return result
+
+
 def box_iou(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """IoU matrix between boxes ``a`` (N, 4) and ``b`` (M, 4); returns (N, M) float64.
 
@@ -40,14 +55,7 @@ def box_iou(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.nda
     array) receives the result instead of a new array: reusing it saves the page faults of a fresh allocation,
     which dominate for large matrices.
     """
-    aa = as_boxes(a, "box_iou", "a")
-    bb = as_boxes(b, "box_iou", "b")
-    result = _output(out, aa.shape[0], bb.shape[0], "box_iou")
-    if result.size:
-        from vreward import _kernels
-
-        _kernels.pairwise_iou(aa, bb, result)
-    return result
+    return _matrix(a, b, out, False, "box_iou")
 
 
 def box_giou(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
@@ -56,11 +64,4 @@ def box_giou(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.nd
     Values lie in ``[-1, 1]``; invalid boxes (see module docstring) have GIoU -1 with everything. ``out`` as in
     :func:`box_iou`.
     """
-    aa = as_boxes(a, "box_giou", "a")
-    bb = as_boxes(b, "box_giou", "b")
-    result = _output(out, aa.shape[0], bb.shape[0], "box_giou")
-    if result.size:
-        from vreward import _kernels
-
-        _kernels.pairwise_giou(aa, bb, result)
-    return result
+    return _matrix(a, b, out, True, "box_giou")

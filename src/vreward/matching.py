@@ -6,19 +6,21 @@ Ragged batch layout: the predicted boxes of all ``B`` completions are concatenat
 ``pred_offsets[-1] == P``); the ground truth uses the same layout with ``gt_boxes (G, 4)`` and
 ``gt_offsets (B + 1,)``.  Every completion is matched independently.
 
-IoU semantics are those of :mod:`vreward.geometry` (invalid boxes overlap nothing).  numba and
-scipy are imported lazily, on the first call.
+IoU semantics are those of :mod:`vreward.geometry` (invalid boxes overlap nothing).  numba is
+imported on the first call, scipy only by optimal matching when a completion needs its solver.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
 
-from vreward.arrays import as_boxes
+from vreward.arrays import as_boxes, read_only
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "MatchResult",
@@ -28,6 +30,13 @@ __all__ = [
     "paired_best_giou",
     "paired_best_iou",
 ]
+
+
+# The kernels' empty inputs, read-only as every input of a kernel (vreward.arrays.read_only).
+_NO_BOXES = np.zeros((0, 4))
+_NO_LABELS = np.zeros(0, dtype=np.int64)
+for _empty in (_NO_BOXES, _NO_LABELS):
+    _empty.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -102,17 +111,10 @@ def dedup_keep(pred_boxes: ArrayLike, pred_offsets: ArrayLike) -> np.ndarray:
     fn = "dedup_keep"
     boxes = as_boxes(pred_boxes, fn, "pred_boxes")
     offsets = _offsets(pred_offsets, boxes.shape[0], fn, "pred_offsets", "pred_boxes")
-    return dedup_arrays(boxes, offsets)
-
-
-def dedup_arrays(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """:func:`dedup_keep` on arrays already validated (contiguous float64 boxes, int64 offsets)."""
-    if boxes.shape[0] == 0:
-        return np.ones(0, dtype=np.bool_)
-    from vreward import _kernels
-
-    keep = np.empty(boxes.shape[0], dtype=np.bool_)
-    _kernels.dedup_keep(boxes, offsets, keep)
+    keep = np.ones(boxes.shape[0], dtype=np.bool_)
+    no_truth = np.zeros(offsets.shape[0], dtype=np.int64)
+    match_arrays(boxes, np.zeros(boxes.shape[0]), offsets, _NO_BOXES, no_truth, 0.5, "greedy", _NO_LABELS,
+                 _NO_LABELS, False, keep, True)
     return keep
 
 
@@ -167,35 +169,61 @@ def match_batch(
         pl = _vector(pred_labels, n_pred, fn, "pred_labels", "int")
         gl = _vector(gt_labels, gb.shape[0], fn, "gt_labels", "int")
     else:
-        pl = np.zeros(0, dtype=np.int64)
-        gl = np.zeros(0, dtype=np.int64)
+        pl = gl = _NO_LABELS
     if active is None:
-        act = np.ones(n_pred, dtype=np.bool_)
+        keep = np.ones(n_pred, dtype=np.bool_)
     else:
-        act = _vector(active, n_pred, fn, "active", "bool")
+        keep = _vector(active, n_pred, fn, "active", "bool").copy()
+    return match_arrays(pb, scores, po, gb, go, threshold, method, pl, gl, use_labels, keep, False)[0]
 
-    return match_arrays(pb, scores, po, gb, go, threshold, method, pl, gl, use_labels, act)
+
+def _largest(offsets: np.ndarray) -> int:
+    """The largest number of rows one completion owns."""
+    return int((offsets[1:] - offsets[:-1]).max()) if offsets.shape[0] > 1 else 0
 
 
 def match_arrays(pb: np.ndarray, scores: np.ndarray, po: np.ndarray, gb: np.ndarray, go: np.ndarray,
                  threshold: float, method: str, pl: np.ndarray, gl: np.ndarray, use_labels: bool,
-                 act: np.ndarray) -> MatchResult:
-    """:func:`match_batch` on arrays already validated (contiguous float64 / int64 / bool, consistent shapes).
+                 keep: np.ndarray, drop_duplicates: bool) -> tuple[MatchResult, np.ndarray]:
+    """:func:`match_batch` on arrays already validated (contiguous float64 / int64 / bool, consistent shapes),
+    for callers inside vreward that build the arrays themselves (the rewards), skipping the checks.
 
-    For callers inside vreward that build the arrays themselves (the rewards), skipping the checks.
+    ``keep`` (P,) bool, written in place, is the active mask; with ``drop_duplicates`` the duplicates of
+    :func:`dedup_keep` are cleared from it first. Returns the matching and the visiting order of the greedy
+    matching: (P,) rows, each completion's by descending score (stable; NaN as -inf).
     """
     n_pred = pb.shape[0]
-    if n_pred == 0 or gb.shape[0] == 0:
-        return MatchResult(np.full(n_pred, -1, dtype=np.int64), np.zeros(n_pred, dtype=np.float64))
+    if n_pred == 0:
+        return MatchResult(np.zeros(0, dtype=np.int64), np.zeros(0)), np.zeros(0, dtype=np.int64)
 
     from vreward import _kernels
 
-    # Outputs and large buffers are allocated by numpy (huge pages) rather than inside numba.
+    pb, scores, po, gb, go, pl, gl = map(read_only, (pb, scores, po, gb, go, pl, gl))
+    pcap = _largest(po)
+    # With optimal matching the greedy kernel only drops the duplicates and orders: it sees no ground truth.
+    greedy_go = go if method == "greedy" else np.zeros(po.shape[0], dtype=np.int64)
+    gcap = _largest(greedy_go)
+    # The kernel writes every output; it allocates nothing (numpy's large allocations use huge pages).
     gt_index = np.empty(n_pred, dtype=np.int64)
-    iou = np.empty(n_pred, dtype=np.float64)
-    if method == "greedy":
-        _kernels.greedy_match(pb, scores, po, gb, go, threshold, pl, gl, use_labels, act, gt_index, iou)
-        return MatchResult(gt_index, iou)
+    iou = np.empty(n_pred)
+    order = np.empty(n_pred, dtype=np.int64)
+    _kernels.match_greedy(
+        pb, scores, po, gb, read_only(greedy_go), threshold, pl, gl, use_labels, drop_duplicates, keep,
+        gt_index, iou, order, np.empty((3, pcap), dtype=np.int64), np.empty((pcap, 4)), np.empty((pcap, 1)),
+        np.empty((5, pcap)), np.empty(pcap * gcap), np.empty(gcap, dtype=np.bool_),
+    )  # fmt: skip
+    if method == "greedy" or gb.shape[0] == 0:
+        return MatchResult(gt_index, iou), order
+    _hungarian(pb, po, gb, go, threshold, pl, gl, use_labels, keep, gt_index, iou, pcap)
+    return MatchResult(gt_index, iou), order
+
+
+def _hungarian(pb: np.ndarray, po: np.ndarray, gb: np.ndarray, go: np.ndarray, threshold: float, pl: np.ndarray,
+               gl: np.ndarray, use_labels: bool, act: np.ndarray, gt_index: np.ndarray, iou: np.ndarray,
+               pcap: int) -> None:
+    """Optimal matching of the ``act`` predictions into ``gt_index`` / ``iou`` (scipy for the completions whose
+    assignment does not decompose)."""
+    from vreward import _kernels
 
     n_gt_per = np.diff(go)
     cum_active = np.concatenate(([0], np.cumsum(act, dtype=np.int64)))
@@ -207,8 +235,9 @@ def match_arrays(pb: np.ndarray, scores: np.ndarray, po: np.ndarray, gb: np.ndar
     weights = np.empty(int(block_offsets[-1]), dtype=np.float64)
     needs_solver = np.empty(po.shape[0] - 1, dtype=np.bool_)
     _kernels.hungarian_blocks(
-        pb, po, gb, go, threshold, pl, gl, use_labels, act,
-        row_offsets, block_offsets, rows, weights, needs_solver, gt_index, iou,
+        pb, po, gb, go, threshold, pl, gl, use_labels, read_only(act),
+        read_only(row_offsets), read_only(block_offsets), rows, weights, needs_solver, gt_index, iou,
+        np.empty(pcap, dtype=np.int64), np.empty(_largest(go), dtype=np.int64),
     )  # fmt: skip
     todo = np.flatnonzero(needs_solver)
     if todo.size:
@@ -224,7 +253,6 @@ def match_arrays(pb: np.ndarray, scores: np.ndarray, po: np.ndarray, gb: np.ndar
             pred_rows = rows[r_lo + r_idx[pos]]
             gt_index[pred_rows] = go[g] + c_idx[pos]
             iou[pred_rows] = w[pos]
-    return MatchResult(gt_index, iou)
 
 
 def paired_best(
@@ -250,7 +278,7 @@ def paired_best(
     if b:
         from vreward import _kernels
 
-        _kernels.paired_best(pb, hp, gb, go, out_iou, out_giou)
+        _kernels.paired_best(*map(read_only, (pb, hp, gb, go)), out_iou, out_giou)
     return out_iou, out_giou
 
 

@@ -179,6 +179,20 @@ def answer_text(text: str | None, *, require_answer_tag: bool = True) -> str | N
     return text[base:]
 
 
+def answer_texts(texts: Sequence[str | None], *, require_answer_tag: bool = True) -> list[str | None]:
+    """:func:`answer_text` of every text of a batch: the usual answer (one complete block after the thinking) is
+    found by C-level ``map`` calls, the others by :func:`answer_text`."""
+    if None in texts:
+        return [answer_text(text, require_answer_tag=require_answer_tag) for text in texts]
+    opens = list(map(str.rfind, texts, itertools.repeat("<answer>")))  # the last <answer>
+    thinks = list(map(str.find, texts, itertools.repeat("</think>")))
+    starts = [p + 8 for p in opens]
+    ends = list(map(str.find, texts, itertools.repeat("</answer>"), starts))
+    # after the thinking and closed: the last complete block (answer_text's rule)
+    return [text[s:e] if t < p and e >= s else answer_text(text, require_answer_tag=require_answer_tag)
+            for text, t, p, s, e in zip(texts, thinks, opens, starts, ends)]
+
+
 class ParsedBatch(Sequence[ParsedCompletion]):
     """Parse results of a whole batch, kept as arrays (structure of arrays) for the reward kernels.
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from vreward.arrays import largest_coordinates
 from vreward.cache import BoundedCache, ContentKey
 from vreward.parsing import ParsedBatch, parse_texts
 
@@ -142,8 +143,8 @@ def _parse_distinct(texts: list[Any], key: ContentKey) -> GroundTruth:
     parsed = parse_texts([t if isinstance(t, str) else "" for t in distinct], require_answer_tag=False)
     bad = _problems(parsed, distinct)
     counts = parsed.counts[rows]
-    bad_rows = np.fromiter((r in bad for r in rows.tolist()), bool, len(rows)) if bad else np.zeros(len(rows), bool)
-    counts[bad_rows] = 0
+    if bad:
+        counts[np.fromiter((r in bad for r in rows.tolist()), bool, len(rows))] = 0
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     box_source = np.repeat(parsed.offsets[:-1][rows] - offsets[:-1], counts) + np.arange(offsets[-1])
@@ -157,8 +158,9 @@ def _parse_distinct(texts: list[Any], key: ContentKey) -> GroundTruth:
 def _problems(parsed: ParsedBatch, texts: list[Any]) -> dict[int, str]:
     """What is wrong with each invalid distinct solution (by its row in ``parsed``)."""
     b = parsed.boxes
-    bad_box = ~(np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
-    bad_rows = set(np.flatnonzero(~parsed.usable | parsed.dropped_counts.any(axis=1)).tolist())
+    bad_box = ~(np.isfinite(largest_coordinates(b)) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
+    dropped = parsed.dropped_counts.any(axis=1) if parsed.dropped_counts.any() else False
+    bad_rows = set(np.flatnonzero(~parsed.usable | dropped).tolist())
     if bad_box.any():
         bad_rows.update((np.searchsorted(parsed.offsets, np.flatnonzero(bad_box), side="right") - 1).tolist())
     bad_rows.update(i for i, t in enumerate(texts) if isinstance(t, _Unreadable))
@@ -191,24 +193,25 @@ def read_answers(solutions: Sequence[Any] | None, n: int | None = None,
         raise SolutionError(f"`solution` must be a list with one entry per completion, got {type(solutions).__name__}")
     if n is not None and len(solutions) != n:
         raise SolutionError(f"`solution` has {len(solutions)} rows but there are {n} completions")
-    out: list[str | None] = []
-    problems: dict[int, str] = {}
-    for i, s in enumerate(solutions):
-        if not isinstance(s, str):
-            problems[i] = f"expected a class name string, got {type(s).__name__}"
-            out.append(None)
-            continue
-        a = s.find("<answer>")
-        if a >= 0:
-            b = s.find("</answer>", a + 8)
-            s = s[a + 8:] if b < 0 else s[a + 8:b]
-        s = s.strip()
-        if not s:
-            problems[i] = "empty class name"
-        out.append(s or None)
+    if set(map(type, solutions)) <= {str}:  # the usual column: each distinct name read once (GRPO repeats them)
+        names = {s: _class_name(s) for s in set(solutions)}
+        out = list(map(names.__getitem__, solutions))
+    else:
+        out = [_class_name(s) if isinstance(s, str) else None for s in solutions]
+    problems = {i: "empty class name" if isinstance(s, str) else f"expected a class name string, got {type(s).__name__}"
+                for i, (s, name) in enumerate(zip(solutions, out)) if name is None} if None in out else {}
     if strict and problems:
         raise_first(problems)
     return out, problems
+
+
+def _class_name(solution: str) -> str | None:
+    """The answer of a solution string (inside ``<answer>...</answer>`` when present), stripped; None when empty."""
+    a = solution.find("<answer>")
+    if a >= 0:
+        b = solution.find("</answer>", a + 8)
+        solution = solution[a + 8:] if b < 0 else solution[a + 8:b]
+    return solution.strip() or None
 
 
 def solution_answers(solutions: Sequence[Any] | None, n: int | None = None) -> list[str]:

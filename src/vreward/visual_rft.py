@@ -24,16 +24,16 @@ which close the reward hacks these definitions leave open (docs/differences.md, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from vreward.parsing import ParsedBatch
-from vreward.reasons import REASON_CODE, STATUS_NOT_TEXT, ParseReason, ZeroReason
+from vreward.reasons import ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch, Scored
-from vreward.rewards.classification import AnswerReward, normalize_class, strip_answer
+from vreward.rewards.classification import AnswerReward, Judge, normalize_class, strip_answer
 from vreward.rewards.detection import (
     ConfidenceReward,
     IoUReward,
@@ -41,6 +41,7 @@ from vreward.rewards.detection import (
     empty_cases,
     match_detections,
 )
+from vreward.rewards.format import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, FormatReward
 from vreward.rewards.grounding import first_box_overlaps, overlap_details, overlap_signals
 from vreward.rewards.settings import (
     DetectionSettings,
@@ -82,19 +83,32 @@ class VisualRFTConfidenceReward(ConfidenceReward):
         return Scored(scores, empty_cases(parsed, m.n_gt, scores, ZeroReason.CONFIDENCE), m, m.gt.problems)
 
 
-class VisualRFTFormatReward(Reward):
-    """1.0 when ``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)``, else 0.0 (the
-    check runs inside the batch scan, equal to the regex on every string)."""
+def paper_format_problem(text: str) -> str | None:
+    """``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)`` by ``str`` methods: None
+    when it matches, else the pattern.
 
-    default_name = "format_reward"
-    settings_class = FormatSettings
-    settings: FormatSettings
+    The pattern holds exactly the texts ``<think>`` A ``</think>`` W ``<answer>`` B ``</answer>`` with W whitespace
+    (the regex's ``\\s`` is ``str.isspace``): some ``</think>`` after the opening tag is followed, past the
+    whitespace after it, by an ``<answer>`` that ends before the closing tag.
+    """
+    if text.startswith(THINK_OPEN) and text.endswith(ANSWER_CLOSE):
+        last = len(text) - len(ANSWER_CLOSE) - len(ANSWER_OPEN)  # where the <answer> may start at the latest
+        close = text.find(THINK_CLOSE, len(THINK_OPEN))
+        while close >= 0:
+            start = close + len(THINK_CLOSE)
+            while start <= last and text[start].isspace():
+                start += 1
+            if start <= last and text.startswith(ANSWER_OPEN, start):
+                return None
+            close = text.find(THINK_CLOSE, close + 1)
+    return "not <think>.*?</think>\\s*<answer>.*?</answer>"
 
-    def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
-        not_text = parsed.status == STATUS_NOT_TEXT
-        codes = np.where(parsed.format_ok, 0, np.where(not_text, REASON_CODE[ParseReason.NOT_TEXT.value],
-                                                       REASON_CODE[ZeroReason.FORMAT.value])).astype(np.int8)
-        return Scored(parsed.format_ok.astype(np.float64), codes)
+
+class VisualRFTFormatReward(FormatReward):
+    """1.0 when ``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)``, else 0.0 (by
+    ``str`` methods, equal to the regex on every string)."""
+
+    problem = staticmethod(paper_format_problem)
 
 
 class VisualRFTClassificationSettings(RewardSettings):
@@ -115,6 +129,7 @@ class VisualRFTClassificationSettings(RewardSettings):
 _SEPARATORS = (re.compile(r"\bor\b", re.IGNORECASE), re.compile(r"\band/or\b", re.IGNORECASE),
                re.compile(r"\bvs\.?\b", re.IGNORECASE), re.compile(r"[,;|/\n]"))
 _SEPARATOR_HINT = re.compile(r"[,;|/\n]|\bor\b|\bvs\b", re.IGNORECASE)
+_WORD_CHAR = re.compile(r"\w")
 
 
 def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> bool:
@@ -135,7 +150,7 @@ def names_several(answer: str, truth: str, classes: tuple[str, ...] | None) -> b
     for sep in _SEPARATORS:
         if sep.search(truth):
             continue
-        parts = [p for p in sep.split(answer) if re.search(r"\w", p)]
+        parts = [p for p in sep.split(answer) if _WORD_CHAR.search(p)]
         if len(parts) >= 2:
             return True
     return False
@@ -149,11 +164,11 @@ class VisualRFTAccuracyReward(AnswerReward):
     settings: VisualRFTClassificationSettings
 
     def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
-               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+               columns: Mapping[str, Any]) -> tuple[Judge, Sequence[Any]]:
         normalized = {t: normalize_class(strip_answer(t)) for t in set(truths) if t is not None}  # GRPO repeats
         exact, classes = self.settings.match == "exact", self.settings.classes
 
-        def judge_row(i: int, answer: str, truth: str) -> str | None:
+        def judge_row(answer: str, truth: str, context: None) -> str | None:
             answer = strip_answer(answer)
             a, t = normalize_class(answer), normalized[truth]
             if not a:
@@ -162,7 +177,7 @@ class VisualRFTAccuracyReward(AnswerReward):
                 return ZeroReason.SEVERAL_CLASSES.value
             return None if ((a == t) if exact else (t in a or a in t)) else ZeroReason.WRONG_CLASS.value
 
-        return judge_row
+        return judge_row, [None] * len(truths)
 
 
 class VisualRFTGroundingSettings(FrameSettings):

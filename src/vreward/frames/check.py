@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from vreward.arrays import largest_coordinates
 from vreward.frames.families import FAMILIES, FamilySpec
 from vreward.frames.table import frame_spec, same_frame
 
@@ -31,11 +32,11 @@ def check_frames(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, coo
     """
     all_pred, all_gt = pred, gt
     pred, gt = pred[:SAMPLE], gt[:SAMPLE]
-    finite = np.isfinite(pred).all(axis=1)
+    pred_max = largest_coordinates(pred)
+    finite = np.isfinite(pred_max)  # boxes with four finite coordinates
     if not finite.any():
         return
-    p = pred[finite]
-    p_max = np.abs(p).max(axis=1)
+    p_max = pred_max[finite]
     top = float(p_max.max())
     if coords is not None:
         expects = frame_spec(coords)
@@ -51,6 +52,7 @@ def check_frames(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, coo
             yield (f"beyond-{largest:g}", f"most predicted boxes extend beyond {largest:g} although {who} expects "
                    f"{expects.range}: these look like {_scale_of(p_max)}")
         elif largest is None and extents is not None:
+            p = pred[finite]
             rows = np.repeat(np.arange(len(pred_offsets) - 1), np.diff(pred_offsets))[:SAMPLE][finite]
             beyond = (np.maximum(p[:, 0], p[:, 2]) > extents[0][rows] * 1.02) | \
                      (np.maximum(p[:, 1], p[:, 3]) > extents[1][rows] * 1.02)
@@ -58,10 +60,11 @@ def check_frames(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, coo
                 yield ("beyond-image", f"most predicted boxes extend beyond the image ({who}): Qwen2-VL, Qwen3-VL and "
                        "most families answer in 0-1000 (coords='rel1000'); Qwen2.5-VL in pixels of the resized "
                        "image (coords='qwen25vl'), not of the original (coords='pixels')")
-    g = gt[np.isfinite(gt).all(axis=1)] if len(gt) else gt
-    if not len(g):
+    g_max = largest_coordinates(gt)
+    g_max = g_max[np.isfinite(g_max)]
+    if not len(g_max):
         return
-    g_top = float(np.abs(g).max())
+    g_top = float(g_max.max())
     if g_top > 10.0 and top <= 1.0:
         yield ("scale", "predictions are in 0-1 units but the ground truth is not: pass coords='unit' and "
                "solution_coords= the ground truth's frame")

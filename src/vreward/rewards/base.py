@@ -17,6 +17,7 @@ from vreward.sources import log_by_source, source_names
 
 _PARSE_REASON_CODES = np.array(PARSE_REASON_CODES, np.int8)
 _BAD_GROUND_TRUTH = REASON_CODE[ZeroReason.BAD_GROUND_TRUTH.value]
+_REASON_TEXTS = tuple(name or "" for name in REASON_NAMES)  # as TRL's log_extra shows them ("" for no reason)
 R = TypeVar("R", bound="Reward")
 
 
@@ -58,7 +59,7 @@ class RewardBatch:
 
     @cached_property
     def reasons(self) -> list[str | None]:
-        return [REASON_NAMES[c] for c in self.codes.tolist()]
+        return list(map(REASON_NAMES.__getitem__, self.codes.tolist()))
 
     @cached_property
     def parsed(self) -> ParsedBatch:
@@ -111,7 +112,7 @@ class Reward:
         result = self.score(completions, **kwargs)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and len(result.codes):
-            log_metric(f"{self.__name__}/zero_reasons_frac", float((result.codes != 0).mean()))
+            log_metric(f"{self.__name__}/zero_reasons_frac", np.count_nonzero(result.codes) / len(result.codes))
             for key, value in self.signals(result).items():
                 log_metric(f"{self.__name__}/{key}", value)
             sources = source_names(kwargs, self.settings.source_column, len(result.codes))
@@ -119,7 +120,7 @@ class Reward:
                 log_by_source(log_metric, self.__name__, result.scores, result.codes, sources)
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
-            log_extra(f"{self.__name__}_reason", [r or "" for r in result.reasons])
+            log_extra(f"{self.__name__}_reason", list(map(_REASON_TEXTS.__getitem__, result.codes.tolist())))
         return result.scores.tolist()
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vreward.parsing import answer_text, completion_texts
+from vreward.parsing import answer_text, answer_texts, completion_texts  # noqa: F401 - answer_text: for user rewards
 from vreward.reasons import REASON_CODE, ParseReason, ZeroReason
 from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.settings import ClassificationSettings, check_class_names
@@ -70,9 +70,11 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(text.lower()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ClassIndex:
-    """Class names as word sequences, by first word, longest first (for finding the classes an answer names)."""
+    """Class names as word sequences, by first word, longest first (for finding the classes an answer names).
+
+    Compared and hashed by identity: a batch builds one per distinct class list."""
 
     by_first: Mapping[str, tuple[tuple[str, ...], ...]]
 
@@ -148,33 +150,39 @@ def judge(answer: str, truth: tuple[str, ...], classes: ClassIndex | None,
     return None
 
 
+# The judge of a batch of answers: (answer, truth, row context) -> reason, or None when the answer is right.
+Judge = Callable[[str, str, Any], "str | None"]
+_NOT_TEXT = REASON_CODE[ParseReason.NOT_TEXT.value]
+_NO_ANSWER_TAG = REASON_CODE[ParseReason.NO_ANSWER_TAG.value]
+
+
 class AnswerReward(Reward):
     """A reward that judges each completion's answer text against its row's true answer: 1.0 when the judge
     finds nothing wrong, else 0.0 with the judge's reason. Text answers need no box scan: the answer is found
-    with the scanner's rule by ``str`` methods."""
+    with the scanner's rule by ``str`` methods. GRPO repeats each prompt's truth, and often the answer, in all its
+    generations: each distinct (answer, truth, context) of a batch is judged once."""
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         texts = completion_texts(completions)
         tag = self.settings.require_answer_tag
         truths, bad_truth = read_answers(kwargs.get("solution"), len(texts), strict=self.settings.strict)
-        judge_row = self._judge(truths, bad_truth, kwargs)
-        reasons: list[str | None] = []
-        for i, (text, truth) in enumerate(zip(texts, truths)):
-            answer = answer_text(text, require_answer_tag=tag)
-            if i in bad_truth:
-                reasons.append(None)  # scored by zero_bad_truth below
-            elif answer is None:
-                reasons.append(ParseReason.NOT_TEXT.value if text is None else ParseReason.NO_ANSWER_TAG.value)
-            else:
-                reasons.append(judge_row(i, answer, truth))
-        codes = np.array([REASON_CODE[r] for r in reasons], np.int8)
+        judge, contexts = self._judge(truths, bad_truth, kwargs)
+        rows: list[tuple | None] = list(zip(answer_texts(texts, require_answer_tag=tag), truths, contexts))
+        for i in bad_truth:
+            rows[i] = None  # scored by zero_bad_truth below
+        verdicts = {row: 0 if row is None else _NO_ANSWER_TAG if row[0] is None else REASON_CODE[judge(*row)]
+                    for row in dict.fromkeys(rows)}
+        codes = np.fromiter(map(verdicts.__getitem__, rows), np.int8, len(rows))
+        if None in texts:
+            codes[[i for i, text in enumerate(texts) if text is None]] = _NOT_TEXT
         scores = (codes == 0).astype(np.float64)
         self.zero_bad_truth(scores, codes, bad_truth)
         return RewardBatch(scores=scores, codes=codes, texts=texts, require_answer_tag=tag)
 
     def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
-               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
-        """The judge of this batch: ``(row, answer, truth) -> reason or None``; it may add rows to ``bad_truth``."""
+               columns: Mapping[str, Any]) -> tuple[Judge, Sequence[Any]]:
+        """The judge of this batch and each row's context (hashable: what else its verdict depends on, e.g. its
+        class list); it may add rows to ``bad_truth``."""
         raise NotImplementedError
 
 
@@ -186,21 +194,22 @@ class AccuracyReward(AnswerReward):
     settings: ClassificationSettings
 
     def _judge(self, truths: list[str | None], bad_truth: dict[int, str],
-               columns: Mapping[str, Any]) -> Callable[[int, str, str], str | None]:
+               columns: Mapping[str, Any]) -> tuple[Judge, Sequence[Any]]:
         truth_words = _truth_words(truths, bad_truth)
         if bad_truth and self.settings.strict:
             raise_first(bad_truth)
-        indexes = self._class_indexes(columns, len(truths))
         allowed = self._allowed
-        return lambda i, answer, truth: judge(answer, truth_words[truth], indexes[i], allowed)
+        return (lambda answer, truth, classes: judge(answer, truth_words[truth], classes, allowed),
+                self._class_indexes(columns, len(truths)))
 
     @cached_property
     def _allowed(self) -> frozenset[str]:
         return FILLER_WORDS | {w for extra in self.settings.extra_words for w in words(extra)}
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
-        return {"several_classes_share": float((result.codes == _SEVERAL).mean()),
-                "negated_share": float((result.codes == _NEGATED).mean())}
+        n = len(result.codes)
+        return {"several_classes_share": np.count_nonzero(result.codes == _SEVERAL) / n,
+                "negated_share": np.count_nonzero(result.codes == _NEGATED) / n}
 
     def _class_indexes(self, columns: Mapping[str, Any], n: int) -> list[ClassIndex | None]:
         """Each row's class list: the ``classes_column`` of the dataset, else the ``classes`` option."""
@@ -231,14 +240,10 @@ class AccuracyReward(AnswerReward):
 def _truth_words(truths: list[str | None], bad_truth: dict[int, str]) -> dict[str | None, tuple[str, ...]]:
     """The words of each distinct true class name (GRPO repeats each truth once per generation); a name without
     letters or digits is added to ``bad_truth``."""
-    out: dict[str | None, tuple[str, ...]] = {}
-    for row, truth in enumerate(truths):
-        if truth is None:
-            continue
-        if truth not in out:
-            out[truth] = words(strip_answer(truth))
-        if not out[truth]:
-            bad_truth[row] = f"class name {truth!r} has no letters or digits"
+    out = {truth: words(strip_answer(truth)) for truth in set(truths) if truth is not None}
+    if not all(out.values()):
+        bad_truth.update({row: f"class name {truth!r} has no letters or digits" for row, truth in enumerate(truths)
+                          if truth is not None and not out[truth]})
     return out
 
 

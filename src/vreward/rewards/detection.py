@@ -21,6 +21,7 @@ See docs/rewards/confidence.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,18 @@ class DetectionMatch:
     gt: GroundTruth
     frame_messages: tuple[tuple[str, str], ...]  # coordinate-frame mismatches the batch shows
 
+    @cached_property
+    def signals(self) -> dict[str, float]:
+        """Batch shares that show box hacking: completions with boxes that match nothing, box counts (the IoU and
+        confidence rewards of a step log them from one matching)."""
+        n = len(self.n_pred)
+        if not n:
+            return {}
+        unmatched = np.bincount(self.rows[self.keep & (self.gt_index < 0)], minlength=n)
+        return {"unmatched_boxes_share": np.count_nonzero(unmatched) / n,
+                "predicted_boxes_mean": np.count_nonzero(self.keep) / n,  # the mean of n_pred
+                "ground_truth_boxes_mean": len(self.gt.boxes) / n}  # the mean of n_gt
+
 
 # The IoU and confidence rewards of one TRL step (called one after the other) share one matching.
 _MATCHES: BoundedCache[DetectionMatch] = BoundedCache("detection matches", 8)
@@ -72,19 +85,18 @@ def match_detections(parsed: ParsedBatch, kwargs: dict[str, Any], settings: Dete
 
 
 def _match(parsed: ParsedBatch, gt: GroundTruth, sizes, settings: DetectionSettings) -> DetectionMatch:
-    from vreward.matching import dedup_arrays, match_arrays
+    from vreward.matching import match_arrays
 
     gt_boxes, frame_messages = framed_truth(parsed, gt, sizes, settings)
-    boxes, offsets = parsed.boxes, parsed.offsets
-    keep = dedup_arrays(boxes, offsets) if settings.drop_duplicates else np.ones(len(boxes), bool)
     scores = np.where(np.isnan(parsed.confidences), settings.missing_confidence, parsed.confidences)
     labels = label_ids(parsed, gt, settings.require_labels) if settings.match_labels else None
     no_labels = np.zeros(0, np.int64)
-    result = match_arrays(boxes, scores, offsets, np.ascontiguousarray(gt_boxes), gt.offsets, settings.threshold,
-                          settings.matching, no_labels if labels is None else labels[0],
-                          no_labels if labels is None else labels[1], labels is not None, keep)
+    keep = np.ones(len(parsed.boxes), bool)
+    result, order = match_arrays(parsed.boxes, scores, parsed.offsets, np.ascontiguousarray(gt_boxes), gt.offsets,
+                                 settings.threshold, settings.matching, no_labels if labels is None else labels[0],
+                                 no_labels if labels is None else labels[1], labels is not None, keep,
+                                 settings.drop_duplicates)
     rows = np.repeat(np.arange(len(parsed)), parsed.counts)
-    order = np.lexsort((-scores, rows))
     return DetectionMatch(keep=keep, gt_index=result.gt_index, iou=result.iou, rows=rows, order=order,
                           n_pred=np.bincount(rows[keep], minlength=len(parsed)), n_gt=gt.counts, gt=gt,
                           frame_messages=frame_messages)
@@ -124,11 +136,9 @@ def empty_cases(parsed: ParsedBatch, n_gt: np.ndarray, scores: np.ndarray, other
     rest): no ground truth and "No Objects" scores ``top``, boxes there 0; "No Objects" against objects 0."""
     codes = parse_reason_codes(parsed)
     no_gt = n_gt == 0
-    empty = parsed.explicit_empty
+    empty = parsed.explicit_empty  # "No Objects" rows, all usable
+    scores[no_gt | empty | ~parsed.usable] = 0.0
     scores[no_gt & empty] = top
-    scores[no_gt & ~empty] = 0.0
-    scores[~parsed.usable] = 0.0
-    scores[~no_gt & empty] = 0.0
     zero = parsed.usable & (scores <= 0.0)
     codes[zero] = np.where(no_gt[zero], _BOXES_ON_EMPTY,
                            np.where(empty[zero], _MISSED_OBJECTS, REASON_CODE[otherwise.value]))
@@ -145,7 +155,7 @@ class IoUReward(Reward):
     def _score(self, parsed: ParsedBatch, kwargs: dict[str, Any]) -> Scored:
         m = match_detections(parsed, kwargs, self.settings, self)
         # summed in matching order, as the reference does, so that equal inputs give equal bits
-        iou_sum = np.bincount(m.rows[m.order], weights=m.iou[m.order], minlength=len(parsed))
+        iou_sum = np.bincount(m.rows, weights=m.iou[m.order], minlength=len(parsed))  # rows[order] is rows
         denom = np.maximum(m.n_gt, m.n_pred)
         scores = np.divide(iou_sum, denom, out=np.zeros(len(parsed)), where=denom > 0)
         np.minimum(scores, 1.0, out=scores)
@@ -155,7 +165,7 @@ class IoUReward(Reward):
         return match_details(result.evidence, result.parsed, i)
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
-        return match_signals(result.evidence, result.parsed)
+        return dict(result.evidence.signals)
 
 
 def confidences(parsed: ParsedBatch, settings: DetectionSettings) -> np.ndarray:
@@ -195,28 +205,22 @@ class ConfidenceReward(Reward):
         return match_details(result.evidence, result.parsed, i)
 
     def signals(self, result: RewardBatch) -> dict[str, float]:
-        return {**match_signals(result.evidence, result.parsed), **confidence_signals(result.parsed,
-                                                                                      result.evidence)}
+        return {**result.evidence.signals, **confidence_signals(result.parsed, result.evidence)}
 
 
 def confidence_signals(parsed: ParsedBatch, match: DetectionMatch) -> dict[str, float]:
     """A summary of the stated confidences (a policy gaming a confidence reward pushes them to 0 or 1)."""
     stated = parsed.confidences[match.keep]
     stated = stated[~np.isnan(stated)]
-    if not len(stated):
+    n = len(stated)
+    if not n:
         return {}
-    return {"confidence_mean": float(stated.mean()), "confidence_std": float(stated.std()),
-            "confidence_at_most_0.05": float((stated <= 0.05).mean()),
-            "confidence_at_least_0.95": float((stated >= 0.95).mean())}
-
-
-def match_signals(match: DetectionMatch, parsed: ParsedBatch) -> dict[str, float]:
-    """Batch shares that show box hacking: completions with boxes that match nothing, box counts."""
-    if not len(parsed):
-        return {}
-    unmatched = np.bincount(match.rows[match.keep & (match.gt_index < 0)], minlength=len(parsed)) > 0
-    return {"unmatched_boxes_share": float(unmatched.mean()), "predicted_boxes_mean": float(match.n_pred.mean()),
-            "ground_truth_boxes_mean": float(match.n_gt.mean())}
+    mean = stated.sum() / n
+    deviation = stated - mean
+    # numpy's mean and std, step by step (the same operations, without their dispatch)
+    return {"confidence_mean": float(mean), "confidence_std": float(np.sqrt((deviation * deviation).sum() / n)),
+            "confidence_at_most_0.05": np.count_nonzero(stated <= 0.05) / n,
+            "confidence_at_least_0.95": np.count_nonzero(stated >= 0.95) / n}
 
 
 def match_details(match: DetectionMatch, parsed: ParsedBatch, i: int) -> dict[str, Any]:

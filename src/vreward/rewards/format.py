@@ -16,8 +16,9 @@ box rewards and needs no compiler. ``explain`` names the rule a completion broke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,25 +28,34 @@ from vreward.rewards.base import Reward, RewardBatch
 from vreward.rewards.settings import FormatSettings
 
 THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE = "<think>", "</think>", "<answer>", "</answer>"
-_TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
 _NOT_TEXT = REASON_CODE[ParseReason.NOT_TEXT.value]
 _FORMAT = REASON_CODE[ZeroReason.FORMAT.value]
 
 
 def format_problem(text: str) -> str | None:
     """Which rule of the default format ``text`` breaks (None: well-formed)."""
-    body = text.strip()
+    body = text  # a text starting with <think> and ending with </answer> has no surrounding whitespace to strip
     if not (body.startswith(THINK_OPEN) and body.endswith(ANSWER_CLOSE)):
-        return "not <think>…</think><answer>…</answer>"
-    if any(body.count(tag) != 1 for tag in _TAGS):
-        return "a tag repeated or nested"
+        body = text.strip()
+        if not (body.startswith(THINK_OPEN) and body.endswith(ANSWER_CLOSE)):
+            return "not <think>…</think><answer>…</answer>"
     think_end = body.find(THINK_CLOSE)
     answer_start = body.find(ANSWER_OPEN)
-    if answer_start < think_end or body[think_end + len(THINK_CLOSE):answer_start].strip():
+    # Each tag once. When the text holds four "<" and all four tags are there, those are the tags' (one count of
+    # "<" instead of one of each tag).
+    tags_once = body.count("<") == 4 and think_end > 0 and answer_start > 0
+    if not tags_once and (body.count(THINK_OPEN) != 1 or body.count(THINK_CLOSE) != 1
+                          or body.count(ANSWER_OPEN) != 1 or body.count(ANSWER_CLOSE) != 1):
+        return "a tag repeated or nested"
+    between = think_end + len(THINK_CLOSE)
+    if answer_start < think_end or (answer_start > between and not body[between:answer_start].isspace()):
         return "text between </think> and <answer>"
-    if not body[len(THINK_OPEN):think_end].strip():
+    # A block is blank when it is empty or all whitespace; one that starts with text is settled by its first
+    # character, without copying it.
+    think, answer, end = len(THINK_OPEN), answer_start + len(ANSWER_OPEN), len(body) - len(ANSWER_CLOSE)
+    if think >= think_end or (body[think].isspace() and body[think:think_end].isspace()):
         return "empty thinking"
-    if not body[answer_start + len(ANSWER_OPEN):-len(ANSWER_CLOSE)].strip():
+    if answer >= end or (body[answer].isspace() and body[answer:end].isspace()):
         return "empty answer"
     return None
 
@@ -56,13 +66,17 @@ class FormatReward(Reward):
     default_name = "format_reward"
     settings_class = FormatSettings
     settings: FormatSettings
+    problem: ClassVar[Callable[[str], str | None]] = staticmethod(format_problem)  # the rule (None: well-formed)
 
     def score(self, completions: Sequence[Any], **kwargs: Any) -> RewardBatch:
         texts = completion_texts(completions)
-        problems = [None if text is None else format_problem(text) for text in texts]
-        ok = np.fromiter((text is not None and p is None for text, p in zip(texts, problems)), bool, len(texts))
+        not_text = [i for i, text in enumerate(texts) if text is None] if None in texts else []
+        problems = [None if text is None else self.problem(text) for text in texts] if not_text else \
+            list(map(self.problem, texts))
+        ok = np.fromiter(map(operator.not_, problems), bool, len(texts))  # a problem is a non-empty string
+        ok[not_text] = False
         codes = np.where(ok, 0, _FORMAT).astype(np.int8)
-        codes[[i for i, text in enumerate(texts) if text is None]] = _NOT_TEXT
+        codes[not_text] = _NOT_TEXT
         return RewardBatch(scores=ok.astype(np.float64), codes=codes, texts=texts,
                            require_answer_tag=self.settings.require_answer_tag, evidence=problems)
 
