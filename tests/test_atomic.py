@@ -46,3 +46,26 @@ def test_only_write_modes(tmp_path):
     with pytest.raises(ValueError, match="mode"), atomic_writer(tmp_path / "x", "a"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_appears_whole_and_an_existing_one_is_kept(tmp_path):
+    from vreward.atomic import atomic_directory
+
+    target = tmp_path / "cache" / "entry"
+    with atomic_directory(target) as build:
+        assert not target.exists() and build.parent == target.parent
+        (build / "done.json").write_text("1")
+    assert (target / "done.json").read_text() == "1"
+    with atomic_directory(target) as build:  # made meanwhile by another process: that one stays
+        (build / "done.json").write_text("2")
+    assert (target / "done.json").read_text() == "1"
+    assert [p.name for p in target.parent.iterdir()] == ["entry"]
+
+
+def test_a_failure_removes_the_new_folder(tmp_path):
+    from vreward.atomic import atomic_directory
+
+    with pytest.raises(KeyboardInterrupt), atomic_directory(tmp_path / "entry") as build:
+        (build / "half").write_text("x")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []

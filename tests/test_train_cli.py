@@ -166,6 +166,21 @@ def test_cli_config_errors_exit_2_naming_the_field(capsys, config_file):
     assert info.value.code == 2
 
 
+
+@pytest.mark.parametrize("command", ["tiny-model", "demo"])
+def test_cli_model_sizes_follow_the_family(tmp_path, capsys, command):
+    from vreward_train.demo import DemoSettings
+
+    # the demo size exists for the Qwen2 lines; the other families' builders make the tiny size only
+    with pytest.raises(SystemExit) as info:
+        main([command, str(tmp_path / "x"), "--family", "qwen3vl", "--size", "demo"])
+    assert info.value.code == 2 and "a qwen3vl model has the 'tiny' size" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ValueError, match="'tiny' size"):
+        DemoSettings(family="internvl")
+    assert DemoSettings(family="internvl", model_size="tiny").model_size == "tiny"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Prompts
 

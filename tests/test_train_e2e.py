@@ -227,18 +227,50 @@ def test_generate_then_score(detection_run, shapes, tmp_path):
     assert f"--coords {family} --solution-coords qwen2vl" in info["score_command"]
 
 
+SHORT_DEMO = ["--size", "tiny", "--warmup-images", "8", "--train-images", "4", "--test-images", "3", "--steps",
+              "2", "--set", "warmup.steps=2", "--set", "eval.every_steps=1"]
+
+
 def test_demo_command(tmp_path, capsys):
     from vreward_train.cli import main
 
-    assert main(["demo", str(tmp_path / "demo"), "--steps", "2", "--set", "warmup.steps=10"]) == 0
-    printed = capsys.readouterr().out
-    assert "step    2/2" in printed and "format_reward" in printed and "COCO bbox" in printed
-    assert "demo finished in" in printed
-    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["records"] > 0 and set(summary["rewards"]) == set(DETECTION_REWARDS)
-    # a second demo in the same folder starts over instead of resuming
-    assert main(["demo", str(tmp_path / "demo"), "--steps", "1", "--set", "warmup.steps=1"]) == 0
+    work, cache = tmp_path / "demo", tmp_path / "cache"
+    assert main(["demo", str(work), "--cache-dir", str(cache), *SHORT_DEMO]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err  # progress lines go to standard error
+    for stage in ("[1/4] data and model", "[2/4] supervised warm-up", "[3/4] GRPO", "[4/4] held-out before"):
+        assert stage in printed
+    assert "GRPO: 2/2" in printed and "held-out at step    0/2" in printed and "before GRPO" in printed
+    learning = json.loads((work / "learning.json").read_text())
+    for side in ("before", "after"):
+        assert {"mean_iou_reward", "mean_confidence_reward", "mean_format_reward", "ap", "ap50",
+                "zero_reasons"} <= set(learning[side])
+        assert learning[side]["records"] == 3
+    assert (learning["before"]["step"], learning["after"]["step"]) == (0, 2)
+    assert [e["step"] for e in learning["evaluations"]] == [0, 1, 2]
+    report = work / "run" / "report"
+    assert (report / "report.html").is_file() and (report / "rewards.png").is_file()
+    assert (report / "heldout.png").is_file() and list((report / "gallery").glob("*.png"))
+    log = [json.loads(line) for line in (work / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [1, 2]  # an evaluation does not swallow its step's log
+    assert [e["step"] for e in log if "eval/ap50" in e] == [0, 1, 2]
+    # a second demo reuses the cached data and warm-up, and starts its run over
+    assert main(["demo", str(work), "--cache-dir", str(cache), *SHORT_DEMO]) == 0
+    assert "supervised warm-up: cached" in capsys.readouterr().out
+    again = json.loads((work / "learning.json").read_text())
+    assert again["warmup_cached"] and again["before"] == learning["before"]  # the cached start is the same model
 
+
+
+def test_demo_of_a_family_answering_in_its_own_syntax(tmp_path, capsys):
+    from vreward_train.cli import main
+
+    work = tmp_path / "demo"
+    assert main(["demo", str(work), "--no-cache", "--family", "internvl", *SHORT_DEMO[2:]]) == 0
+    assert "building a random internvl (tiny size)" in capsys.readouterr().out  # the family's default size
+    learning = json.loads((work / "learning.json").read_text())
+    assert learning["settings"]["family"] == "internvl" and learning["after"]["records"] == 3
+    assert (work / "run" / "report" / "report.html").is_file() and (work / "prepared" / "warmup").is_dir()
 
 def test_cli_tiny_model_and_train(tmp_path, shapes, capsys):
     from vreward_train.cli import main

@@ -51,7 +51,8 @@ from vreward_train.tiny_families import (  # noqa: E402
     build_family_processor,
     build_family_tokenizer,
 )
-from vreward_train.train import warmup_target, warn_if_template_opens_thinking  # noqa: E402
+from vreward_train.train import warn_if_template_opens_thinking  # noqa: E402
+from vreward_train.warmup import warmup_target  # noqa: E402
 
 NEW_FAMILIES = ("qwen3vl", "qwen35", "internvl", "glm4v")
 IMAGES = [(100, 70), (300, 70), (56, 56), (640, 480)]

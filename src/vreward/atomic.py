@@ -1,4 +1,6 @@
-"""Atomic file writes: a temporary file beside the target, moved into place only when everything succeeded.
+"""Atomic file writes: a temporary file beside the target, moved into place only when everything succeeded
+(:func:`atomic_writer`, :func:`write_atomic`); likewise a folder filled in full before it appears
+(:func:`atomic_directory`).
 
 A reader never sees a half-written file, and a failure (an exception, an interrupt) leaves the old file, if
 any, and no temporary file. The file gets the permissions an ordinary ``open()`` would give it (0666 less the
@@ -40,3 +42,30 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     with atomic_writer(path, "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """A new, empty folder beside ``path`` to fill; when the block ends without an exception it is moved to
+    ``path``, unless ``path`` exists by then (another process made it meanwhile: that one is kept, the new one
+    removed). A failure removes the new folder and leaves ``path`` as it was."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(tmp)
+        else:
+            try:
+                os.replace(tmp, path)
+            except OSError:  # made between the check and the move
+                if not path.is_dir():
+                    raise
+                shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -3,8 +3,8 @@ rewards, generation, and a CPU demo.
 
     vreward-train train CONFIG [--set key=value ...] [--model PATH] [--data PATH] [--output-dir DIR] ...
     vreward-train generate MODEL DATA --split test --output out.jsonl
-    vreward-train tiny-model DIR --family qwen2vl|qwen25vl|qwen3vl|qwen35|internvl|glm4v
-    vreward-train demo [DIR]
+    vreward-train tiny-model DIR --family qwen2vl|qwen25vl|qwen3vl|qwen35|internvl|glm4v [--size tiny|demo]
+    vreward-train demo [DIR] [--seed N] [--steps N] [--set key=value ...]
     vreward-train configs [NAME] [--path]
 
 Multi-GPU: ``accelerate launch --config_file ACCELERATE.yaml -m vreward_train.cli train CONFIG``. A bad
@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from vreward.frames import FRAME_NAMES
+from vreward_train.demo import DemoData
 from vreward_train.families import TRAINABLE_FAMILIES
 from vreward_train.prompts import TEMPLATES
+from vreward_train.tiny import TINY_SIZES
 
 TRAIN_MODULES = {"torch", "transformers", "trl", "accelerate", "datasets", "peft", "PIL", "yaml", "tokenizers"}
 
@@ -81,18 +80,28 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("dir", type=Path)
     m.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--size", choices=tuple(TINY_SIZES), default="tiny", help="tiny: tests; demo: learns to localize")
 
-    d = sub.add_parser("demo", help="the whole loop on CPU: tiny model, shapes data, GRPO, generate, score",
-                       description="Build a tiny random model and a drawn-shapes detection set, warm the model "
-                       "up on the answer format, train a few GRPO steps, generate on the test split and score the "
-                       "completions with vreward (rewards and COCO mAP). A minute or two on a laptop CPU.")
+    d = sub.add_parser("demo", help="the whole loop on CPU: supervised warm-up, GRPO, held-out before / after",
+                       description="Draw shapes, build a small random model and teach it to localize small shapes "
+                       "(supervised warm-up, cached), then train it with GRPO and vreward's rewards on larger "
+                       "shapes, evaluating a held-out set before and during GRPO; prints the held-out metrics "
+                       "before and after GRPO and writes learning.json and the report. Settings: tiny_cpu.yaml.")
     d.add_argument("dir", nargs="?", type=Path, default=Path("vreward_train_demo"),
                    help="working folder (default: ./vreward_train_demo)")
     d.add_argument("--family", choices=TRAINABLE_FAMILIES, default="qwen2vl")
-    d.add_argument("--steps", type=int, default=8, help="GRPO steps")
+    d.add_argument("--seed", type=int, default=0, help="seed of the model, the drawings, the warm-up and GRPO")
+    d.add_argument("--steps", type=int, help="GRPO steps (default: grpo.max_steps of tiny_cpu.yaml)")
+    d.add_argument("--size", choices=tuple(TINY_SIZES), help="model size (default: demo for qwen2vl and qwen25vl, "
+                   "tiny for the other families; tiny: seconds, learns little)")
+    d.add_argument("--warmup-images", type=int, default=DemoData.warmup_images)
+    d.add_argument("--train-images", type=int, default=DemoData.train_images)
+    d.add_argument("--test-images", type=int, default=DemoData.test_images)
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting of tiny_cpu.yaml")
-    d.add_argument("--report", action="store_true", help="also write the HTML report (needs matplotlib)")
+                   help="override a setting of tiny_cpu.yaml (e.g. warmup.steps=300)")
+    d.add_argument("--cache-dir", type=Path, help="where the data and warm-up are cached (default: "
+                   "$VREWARD_CACHE_DIR, else ~/.cache/vreward)")
+    d.add_argument("--no-cache", action="store_true", help="make the data and the warm-up afresh, in DIR")
 
     c = sub.add_parser("configs", help="list the bundled configs, or print one")
     c.add_argument("name", nargs="?", help="a bundled config (e.g. detection_qwen2vl_2b.yaml, accelerate/zero3.yaml)")
@@ -146,8 +155,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_tiny_model(args: argparse.Namespace) -> int:
     from vreward_train.tiny import build_tiny_model
 
-    out = build_tiny_model(args.dir, family=args.family, seed=args.seed)
-    print(f"wrote a tiny random {args.family} checkpoint to {out}")
+    out = build_tiny_model(args.dir, family=args.family, seed=args.seed, size=args.size)
+    print(f"wrote a random {args.family} checkpoint ({args.size} size) to {out}")
     return 0
 
 
@@ -182,75 +191,19 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=vreward.FrameMismatchWarning)
 
 
-def run_demo(work: Path, family: str = "qwen2vl", steps: int = 8, overrides: list[str] | None = None,
-             report: bool = False, out=None) -> dict[str, Any]:
-    """The whole loop on CPU; returns the score summary (also printed, with the timings, to ``out``, default
-    standard output)."""
-    from vreward.evaluate import ScoreConfig, score_with_table
-    from vreward_train.config import load_config
-    from vreward_train.generate import generate
-    from vreward_train.synthetic import make_shapes_dataset
-    from vreward_train.tiny import build_tiny_model
-    from vreward_train.train import CONFIG_FILE, train
-
-    out = out if out is not None else sys.stdout
-    timings: dict[str, float] = {}
-    work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    run_dir = work / "run"
-    if (run_dir / CONFIG_FILE).is_file():  # a previous demo's run: start over
-        shutil.rmtree(run_dir)
-    elif run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} exists and is not a previous demo run; choose another folder")
-
-    def stage(name: str, start: float) -> None:
-        timings[name] = time.perf_counter() - start
-        print(f"[{name}: {timings[name]:.1f} s]", file=out, flush=True)
-
-    t = time.perf_counter()
-    model_dir = build_tiny_model(work / "model", family=family, seed=0)
-    data_dir = make_shapes_dataset(work / "shapes", n_train=16, n_test=8, seed=0)
-    stage("tiny model and shapes data", t)
-
-    config = load_config("tiny_cpu.yaml", [f"model.path={model_dir}", f"data.path={data_dir}",
-                                           f"output_dir={run_dir}", f"grpo.max_steps={steps}",
-                                           *(overrides or [])])
-    t = time.perf_counter()
-    print(f"training: {config.warmup.steps} warm-up steps on the answer format, then {steps} GRPO steps "
-          f"({config.grpo.num_generations} completions per prompt)", file=out, flush=True)
-    train(config, compact_logs=True)
-    stage("train", t)
-
-    t = time.perf_counter()
-    completions = work / "test_completions.jsonl"
-    info = generate(run_dir, data_dir, split="test", output_jsonl=completions,
-                    max_new_tokens=config.grpo.max_completion_length, batch_size=8, task=config.task)
-    stage("generate", t)
-
-    t = time.perf_counter()
-    score_config = ScoreConfig(input=completions, task="detection", family=info["family"], coords=info["coords"],
-                               solution_coords=info["solution_coords"], min_pixels=info["min_pixels"],
-                               max_pixels=info["max_pixels"], coco_gt=data_dir / "instances_test.json",
-                               output=work / "scores.jsonl", summary=work / "summary.json",
-                               report=work / "report" if report else None, progress=False)
-    summary, table = score_with_table(score_config)
-    stage("score", t)
-    print("", file=out)
-    print("\n".join(table), file=out)
-    total = sum(timings.values())
-    print(f"\ndemo finished in {total:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-          + f"); outputs in {work}", file=out, flush=True)
-    summary["timings"] = timings
-    return summary
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     quiet_libraries()
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
 
-        torch.set_num_threads(1)  # a tiny model: threads only add overhead (3x slower on a busy 2-core machine)
-    run_demo(args.dir, family=args.family, steps=args.steps, overrides=args.overrides, report=args.report)
+        torch.set_num_threads(1)  # small models: threads add little, and much overhead on a busy machine
+    from vreward_train.demo import DemoSettings, default_cache_dir, run_demo
+
+    data = DemoData(warmup_images=args.warmup_images, train_images=args.train_images,
+                    test_images=args.test_images)
+    settings = DemoSettings(family=args.family, model_size=args.size, seed=args.seed, data=data)
+    cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    run_demo(args.dir, settings, steps=args.steps, overrides=args.overrides, cache_dir=cache)
     return 0
 
 
@@ -259,7 +212,17 @@ COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "tiny-model": _cmd_t
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in ("tiny-model", "demo"):
+        from vreward_train.tiny import SIZED_FAMILIES, check_tiny_size
+
+        if args.size is None:  # the demo's default: the size that learns, where the family has it
+            args.size = "demo" if args.family in SIZED_FAMILIES else "tiny"
+        try:
+            check_tiny_size(args.family, args.size)
+        except ValueError as exc:
+            parser.error(str(exc))
     from vreward_train.config import ConfigError
 
     user_errors: tuple[type[BaseException], ...] = (ConfigError, FileExistsError, FileNotFoundError)

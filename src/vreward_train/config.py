@@ -55,7 +55,8 @@ class ModelSection(_Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="weights dtype; auto: bfloat16 when training in bf16, else float32")
     attn_implementation: str | None = Field(None, description="eager, sdpa, flash_attention_2 (None: default)")
-    freeze_vision: bool = Field(False, description="full fine-tuning: keep the vision tower frozen")
+    freeze_vision: bool = Field(False, description="full fine-tuning: keep the vision tower frozen in GRPO (the "
+                                "supervised warm-up trains it)")
 
     @field_validator("family")
     @classmethod
@@ -179,13 +180,41 @@ class WarmupSection(_Section):
     """Supervised steps on the training answers before GRPO (off by default; Visual-RFT uses none).
 
     Only for tiny random models (tests, the CPU demo): GRPO learns from reward differences within a group, and a
-    random model never writes a rewarded answer. A few steps of teacher forcing on ``<think>…</think>`` plus the
-    row's solution make some of its samples well-formed, so rewards vary and the policy gradient is not zero.
+    random model never writes a rewarded answer. Teacher forcing on ``<think>…</think>`` plus the row's solution
+    makes its samples well-formed (a few steps) and, given enough steps and a model big enough, makes it localize
+    roughly (the demo), so rewards vary within a group and the policy gradient is not zero.
     """
 
     steps: int = Field(0, ge=0)
     learning_rate: float = Field(1e-3, gt=0)
     batch_size: int = Field(4, ge=1)
+    schedule: Literal["constant", "one_cycle"] = Field(
+        "constant", description="learning rate: constant, or one cycle (10 % linear rise, cosine decay to ~0)")
+
+
+class EvalSection(_Section):
+    """Held-out evaluation during training: greedy generation with the current policy on a held-out split, scored
+    by vreward (each reward's mean and the reasons of its zeros, COCO AP / AP50 for detection), logged with the
+    training metrics as ``eval/<reward>/mean``, ``eval/ap``, ``eval/ap50``, ..."""
+
+    every_steps: int = Field(0, ge=0, description="evaluate every N optimizer steps and after the last (0: off)")
+    at_start: bool = Field(True, description="with every_steps, also evaluate before the first step (step 0)")
+    path: Path | None = Field(None, description="held-out data (DatasetDict directory or JSON/JSONL file); "
+                              "None: data.path")
+    split: str = Field("test", description="split of a DatasetDict")
+    max_samples: int | None = Field(None, ge=1, description="evaluate on the first N rows")
+    batch_size: int = Field(32, ge=1, description="rows per generation batch")
+    max_new_tokens: int | None = Field(None, ge=1, description="None: grpo.max_completion_length")
+    coco_gt: Path | None = Field(None, description="detection: COCO instances JSON of the split, for AP; None: "
+                                 "instances_<split>.json beside a DatasetDict when it exists")
+
+    @model_validator(mode="after")
+    def _paths(self) -> EvalSection:
+        for name in ("path", "coco_gt"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).exists():
+                raise ValueError(f"{name}: {value} does not exist")
+        return self
 
 
 class TrainConfig(_Section):
@@ -198,7 +227,10 @@ class TrainConfig(_Section):
     grpo: GRPOSection = GRPOSection()
     lora: LoraSection = LoraSection()
     warmup: WarmupSection = WarmupSection()
+    eval: EvalSection = EvalSection()
     output_dir: Path = Field(description="checkpoints, logs and the final model")
+    report: bool = Field(True, description="write output_dir/report/report.html (curves, held-out gallery) at the "
+                         "end; needs matplotlib")
     resume_from_checkpoint: bool | str | None = Field(
         None, description="true: the latest checkpoint in output_dir; a path: that checkpoint")
 

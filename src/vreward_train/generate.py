@@ -114,12 +114,9 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     terminal. The file is written atomically (nothing is left at ``output_jsonl`` when generation fails).
     Returns a summary dict.
     """
-    import datasets
     import torch
-    from transformers import GenerationConfig
 
     from vreward_train.models import coordinate_frame, pixel_bounds
-    from vreward_train.prompts import make_prompt
 
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError("batch_size and max_new_tokens must be at least 1")
@@ -130,22 +127,63 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
     ds = load_split(data, split, image_root)
     if max_samples is not None:
         ds = ds.select(range(min(max_samples, len(ds))))
+    out = Path(output_jsonl)
+    n = write_completions(net, processor, family, ds, out, data_root=data_root_of(data, image_root), task=task,
+                          prompt=prompt, max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=do_sample,
+                          temperature=temperature, save_images=save_images, progress=progress)
+    coords = coordinate_frame(family)
+    # --family: the rewards read the family's answer syntax (InternVL's <box>, GLM's box tokens) and frame
+    frames = ("" if task == "classification"
+              else f" --family {family} --coords {coords} --solution-coords {solution_coords}")
+    if coords == "qwen25vl" or solution_coords == "qwen25vl":
+        frames += f" --min-pixels {lo} --max-pixels {hi}"
+    return {"output": str(out), "records": n, "task": task, "family": family, "coords": coords,
+            "solution_coords": solution_coords, "min_pixels": lo, "max_pixels": hi,
+            "score_command": f"vreward score {out} --task {task}{frames}"}
+
+
+def data_root_of(data: str | os.PathLike | datasets.Dataset, image_root: str | os.PathLike | None = None,
+                 ) -> Path | None:
+    """The folder that the rows' relative ``image_path`` values start from: the dataset's folder, ``image_root``
+    or a JSON file's folder (None for an in-memory dataset)."""
+    import datasets
+
+    if isinstance(data, datasets.Dataset):
+        return None
+    if Path(data).is_dir():
+        return Path(data)
+    return Path(image_root) if image_root is not None else Path(data).parent
+
+
+def write_completions(net, processor, family: str, ds: datasets.Dataset, output_jsonl: str | os.PathLike, *,
+                      data_root: Path | None = None, task: str = "detection", prompt: str = "template",
+                      max_new_tokens: int = 512, batch_size: int = 8, do_sample: bool = False,
+                      temperature: float = 1.0, save_images: bool = False, progress: bool = False) -> int:
+    """Generate one completion per row of ``ds`` with the loaded model ``net`` (left in the mode it was in) and
+    write the records (module doc) to ``output_jsonl`` atomically; returns the number written."""
+    import datasets
+    import torch
+    from transformers import GenerationConfig
+
+    from vreward_train.models import pixel_bounds
+    from vreward_train.prompts import make_prompt
+
+    lo, hi = pixel_bounds(processor)
     raw_images = (ds.cast_column("image", datasets.Image(decode=False))["image"]
                   if isinstance(ds.features.get("image"), datasets.Image) else [None] * len(ds))
-    data_root = Path(data) if not isinstance(data, datasets.Dataset) and Path(data).is_dir() else None
-    if data_root is None and not isinstance(data, datasets.Dataset):
-        data_root = Path(image_root) if image_root is not None else Path(data).parent
     out = Path(output_jsonl)
     out.parent.mkdir(parents=True, exist_ok=True)
     image_dir = out.parent / f"{out.name}.images"
     gen = GenerationConfig.from_dict({**net.generation_config.to_dict(), "do_sample": do_sample,
-                                      "max_new_tokens": max_new_tokens})
+                                      "max_new_tokens": max_new_tokens, "use_cache": True})
     if do_sample:
         gen.temperature = temperature
     else:
         gen.temperature = gen.top_p = gen.top_k = None
     device_ = next(net.parameters()).device
     bar = progress_bar(progress, desc="generating", unit=" rows", total=len(ds))
+    was_training = net.training
+    net.eval()
     n = 0
     try:
         with atomic_writer(out) as f:
@@ -180,12 +218,5 @@ def generate(model: str | os.PathLike, data: str | os.PathLike | datasets.Datase
                 bar.update(len(rows))
     finally:
         bar.close()
-    coords = coordinate_frame(family)
-    # --family: the rewards read the family's answer syntax (InternVL's <box>, GLM's box tokens) and frame
-    frames = ("" if task == "classification"
-              else f" --family {family} --coords {coords} --solution-coords {solution_coords}")
-    if coords == "qwen25vl" or solution_coords == "qwen25vl":
-        frames += f" --min-pixels {lo} --max-pixels {hi}"
-    return {"output": str(out), "records": n, "task": task, "family": family, "coords": coords,
-            "solution_coords": solution_coords, "min_pixels": lo, "max_pixels": hi,
-            "score_command": f"vreward score {out} --task {task}{frames}"}
+        net.train(was_training)
+    return n

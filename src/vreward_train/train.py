@@ -11,20 +11,21 @@ Use::
 fine-tuning, or LoRA adapters through peft), the image-only processor, the rewards in the model's coordinate frame
 (the ground truth converted from the data's frame when they differ, never compared across frames), TRL's
 ``GRPOConfig`` and ``GRPOTrainer``; it saves a checkpoint every ``grpo.save_steps`` steps, resumes from
-``resume_from_checkpoint``, writes the final model, the processor, the configuration and every log line
-(``log.jsonl``; TRL logs ``rewards/<name>/mean`` per reward) to ``output_dir``, and returns ``output_dir``.
+``resume_from_checkpoint``, evaluates the policy on a held-out split every ``eval.every_steps`` steps
+(:mod:`vreward_train.heldout`), writes the final model, the processor, the configuration, every log line
+(``log.jsonl``; TRL logs ``rewards/<name>/mean`` per reward, the evaluations ``eval/...``) and the report
+(``report/``, :mod:`vreward_train.report`) to ``output_dir``, and returns ``output_dir``.
 
 Requires the ``train`` extra (torch, transformers, trl, accelerate, datasets, peft).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "vreward_train_config.yaml"
-LOG_FILE = "log.jsonl"
 # Visual-RFT's data (the hub datasets, its JSON files) states boxes in Qwen2-VL's 0-1000.
 VISUAL_RFT_FRAME = "qwen2vl"
 
@@ -116,8 +116,7 @@ def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels:
     ``coords``) with the data's ground truth converted into it (``solution_coords`` = the data's frame)."""
     from vreward.registry import reward_spec
 
-    frames = {"family": family, "solution_coords": solution_frame(config, family),
-              "min_pixels": min_pixels, "max_pixels": max_pixels}
+    frames = reward_frames(config, family, min_pixels, max_pixels)
     funcs = []
     for name in config.reward_names():
         spec = reward_spec(name, config.rewards.preset)
@@ -126,6 +125,15 @@ def build_rewards(config: TrainConfig, family: str, min_pixels: int, max_pixels:
             options.update(frames)
         funcs.append(spec.build(**options))
     return funcs, config.reward_weights()
+
+
+def reward_frames(config: TrainConfig, family: str, min_pixels: int, max_pixels: int) -> dict[str, Any]:
+    """The frame options of the box rewards: ``family`` (how its answers are read: its syntax), ``coords`` (its
+    frame), ``solution_coords`` (the data's) and the processor's pixel bounds."""
+    from vreward_train.models import coordinate_frame
+
+    return {"family": family, "coords": coordinate_frame(family), "solution_coords": solution_frame(config, family),
+            "min_pixels": min_pixels, "max_pixels": max_pixels}
 
 
 def precision(config: TrainConfig) -> tuple[bool, bool]:
@@ -201,9 +209,10 @@ def grpo_config(config: TrainConfig, reward_weights: list[float]):
         raise ConfigError(f"grpo: TRL rejects these settings: {exc}") from None
 
 
-def load_policy(config: TrainConfig, bf16: bool, path: str | None = None):
+def load_policy(config: TrainConfig, bf16: bool, path: str | None = None, for_warmup: bool = False):
     """The model to train (``path``, default ``model.path``), in float32 (or bfloat16 when training in bf16
-    unless ``model.dtype`` says otherwise); the vision tower frozen when ``model.freeze_vision``."""
+    unless ``model.dtype`` says otherwise); the vision tower frozen when ``model.freeze_vision``, except
+    ``for_warmup`` (the supervised warm-up trains the whole model)."""
     from vreward_train.models import load_model
 
     dtype = config.model.dtype
@@ -213,7 +222,7 @@ def load_policy(config: TrainConfig, bf16: bool, path: str | None = None):
     if Path(path).is_dir():  # absolute, so that LoRA adapters and the reference model find it from anywhere
         path = str(Path(path).resolve())
     model = load_model(path, dtype=dtype, attn_implementation=config.model.attn_implementation)
-    if config.model.freeze_vision:
+    if config.model.freeze_vision and not for_warmup:
         from vreward_train.families import train_family
 
         name = train_family(resolve_family(config)).vision_attribute
@@ -252,152 +261,28 @@ def resume_target(config: TrainConfig) -> str | None:
     return str(value)
 
 
-def _jsonl_logger():
-    from transformers import TrainerCallback
-
-    class JsonlLogger(TrainerCallback):
-        """Appends every log entry (step, loss, rewards/<name>/mean, ...) to ``output_dir/log.jsonl``."""
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs is None or not state.is_world_process_zero:
-                return
-            entry = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
-            with open(Path(args.output_dir) / LOG_FILE, "a", encoding="utf-8") as f:
-                f.write(json.dumps(entry) + "\n")
-
-    return JsonlLogger()
-
-
-def _compact_printer(names: list[str]):
-    from transformers import TrainerCallback
-
-    class CompactPrinter(TrainerCallback):
-        """One line per logged step: step, loss and each reward's mean."""
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs or not state.is_world_process_zero or "loss" not in logs:
-                return
-            rewards = "  ".join(f"{n} {logs.get(f'rewards/{n}/mean', float('nan')):.3f}" for n in names)
-            print(f"step {state.global_step:>4}/{state.max_steps}  loss {logs['loss']:+.4f}  {rewards}", flush=True)
-
-    return CompactPrinter()
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Supervised warm-up (tiny models only)
-
-
-WARMUP_THOUGHT = {"detection": "I look for the category.", "grounding": "I look for the object.",
-                  "classification": "I look at the object."}
-
-
-def answer_text(solution: str, task: str) -> str:
-    """The target of the warm-up: a short thought, then the row's answer in tags."""
-    body = solution.strip()
-    if "<answer>" not in body:
-        body = f"<answer>{body}</answer>"
-    return f"<think>{WARMUP_THOUGHT[task]}</think> {body}"
-
-
-def warmup_target(row: dict[str, Any], task: str, family: str | None = None, solution_coords: str = VISUAL_RFT_FRAME,
-                  min_pixels: int | None = None, max_pixels: int | None = None) -> str:
-    """The warm-up target of a row: :func:`answer_text` of its solution, or for a family answering in its own
-    syntax (``vreward_train.prompts.native_answers``) the row's boxes written that way
-    (``vreward_train.prompts.native_answer``, from the solution's frame ``solution_coords``), in the same tags."""
-    from vreward_train.prompts import native_answer, native_answers
-
-    if family is None or task == "classification" or not native_answers(family):
-        return answer_text(row["solution"], task)
-    bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
-    body = native_answer(task, row, family, solution_coords, **bounds)
-    return f"<think>{WARMUP_THOUGHT[task]}</think> <answer>{body}</answer>"
-
-
-def supervised_warmup(model, processor, ds: datasets.Dataset, task: str, steps: int, learning_rate: float,
-                      batch_size: int, seed: int = 0, family: str | None = None,
-                      solution_coords: str = VISUAL_RFT_FRAME) -> list[float]:
-    """``steps`` AdamW steps of teacher forcing on (prompt, :func:`warmup_target`) pairs; returns the losses.
-
-    The loss covers the answer tokens only. Meant for tiny random models, whose GRPO rewards would otherwise be
-    all zero (no reward differences, no policy gradient). ``family`` / ``solution_coords``: the model's family
-    and the data's frame, for families whose targets are written in their own syntax.
-    """
-    import random
-
-    import torch
-
-    from vreward_train.models import pixel_bounds
-
-    if steps <= 0:
-        return []
-    tokenizer = processor.tokenizer
-    end = tokenizer.eos_token or ""
-    bounds = dict(zip(("min_pixels", "max_pixels"), pixel_bounds(processor)))
-    rng = random.Random(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=learning_rate)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.train()
-    losses = []
-    order: list[int] = []
-    for _ in range(steps):
-        if len(order) < batch_size:
-            more = list(range(len(ds)))
-            rng.shuffle(more)
-            order += more
-        rows = [ds[i] for i in order[:batch_size]]
-        del order[:batch_size]
-        prompts = [processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
-                   for r in rows]
-        answers = [warmup_target(r, task, family, solution_coords, **bounds) + end for r in rows]
-        images = [[r["image"].convert("RGB")] for r in rows]
-        # Right padding for teacher forcing; prompt lengths come from the prompts alone.
-        old_side = tokenizer.padding_side
-        tokenizer.padding_side = "right"
-        try:
-            full = processor(text=[p + a for p, a in zip(prompts, answers)], images=images, return_tensors="pt",
-                             padding=True)
-            prompt_only = processor(text=prompts, images=images, return_tensors="pt", padding=True)
-        finally:
-            tokenizer.padding_side = old_side
-        labels = full["input_ids"].clone()
-        labels[full["attention_mask"] == 0] = -100
-        for i, n in enumerate(prompt_only["attention_mask"].sum(dim=1).tolist()):
-            labels[i, :n] = -100
-        inputs = {k: v.to(device) for k, v in full.items()}
-        out = model(**inputs, labels=labels.to(device))
-        out.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(out.loss.detach()))
-    model.train(was_training)
-    return losses
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Training
 
 
 WARMUP_DIR = "warmup"
+EVAL_DIR = "eval"
 
 
-def build_trainer(config: TrainConfig, callbacks: Sequence[Any] = (), compact_logs: bool = False):
-    """The ``GRPOTrainer`` for ``config`` (with everything it needs), without training.
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run reads before its trainer exists: the model family, the processor (and its pixel bounds) and
+    the training rows with their prompts."""
 
-    ``compact_logs`` replaces transformers' progress bar / raw log printing by one line per logged step (loss and
-    each reward's mean).
-    """
-    from trl import GRPOTrainer
+    family: str
+    processor: Any
+    rows: datasets.Dataset
+    min_pixels: int
+    max_pixels: int
 
+
+def run_inputs(config: TrainConfig) -> RunInputs:
+    """The family, processor and prompted training rows of ``config``."""
     from vreward_train.models import load_processor, pixel_bounds
 
     family = resolve_family(config)
@@ -407,18 +292,7 @@ def build_trainer(config: TrainConfig, callbacks: Sequence[Any] = (), compact_lo
     min_pixels, max_pixels = pixel_bounds(processor)
     ds = load_rows(config, family, min_pixels, max_pixels)
     ds = add_prompts(ds, config.task, family, config.data.prompt, min_pixels, max_pixels)
-    funcs, weights = build_rewards(config, family, min_pixels, max_pixels)
-    args = grpo_config(config, weights)
-    model = load_policy(config, args.bf16, warmed_up(config, processor, ds, args))
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=processor,
-                          peft_config=lora_config(config), callbacks=[_jsonl_logger(), *callbacks])
-    if compact_logs:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(_compact_printer([f.__name__ for f in funcs]))
-    return trainer
+    return RunInputs(family, processor, ds, min_pixels, max_pixels)
 
 
 def warn_if_template_opens_thinking(processor, **template_kwargs: Any) -> bool:
@@ -444,7 +318,43 @@ def warn_if_template_opens_thinking(processor, **template_kwargs: Any) -> bool:
     return False
 
 
-def warmed_up(config: TrainConfig, processor, ds: datasets.Dataset, args) -> str:
+def build_trainer(config: TrainConfig, callbacks: Sequence[Any] = (), compact_logs: bool = False,
+                  inputs: RunInputs | None = None):
+    """The ``GRPOTrainer`` for ``config`` (with everything it needs), without training.
+
+    ``compact_logs`` replaces transformers' progress bar / raw log printing by
+    :class:`~vreward_train.callbacks.StepPrinter` (a bar with the loss and each reward's mean, a line per held-out
+    evaluation). With ``eval.every_steps``, a
+    :class:`~vreward_train.callbacks.HeldOutEvalCallback` evaluates the policy on the held-out split (results
+    in ``output_dir/eval``). ``inputs``: :func:`run_inputs` of ``config``, when already read.
+    """
+    from trl import GRPOTrainer
+
+    from vreward_train.callbacks import JsonlLogger, StepPrinter, held_out_eval_callback
+    from vreward_train.heldout import HeldOutEvaluator
+
+    inputs = inputs or run_inputs(config)
+    funcs, weights = build_rewards(config, inputs.family, inputs.min_pixels, inputs.max_pixels)
+    args = grpo_config(config, weights)
+    model = load_policy(config, args.bf16, warmed_up(config, inputs, args))
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=inputs.rows,
+                          processing_class=inputs.processor, peft_config=lora_config(config),
+                          callbacks=[JsonlLogger(), *callbacks])
+    if compact_logs:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(StepPrinter([f.__name__ for f in funcs]))
+    if config.eval.every_steps:  # after the printer, which shows the evaluations as they are logged
+        evaluator = HeldOutEvaluator.from_config(config, inputs.processor, inputs.family,
+                                                 Path(config.output_dir) / EVAL_DIR)
+        trainer.add_callback(held_out_eval_callback(trainer, evaluator, config.eval.every_steps,
+                                                    config.eval.at_start))
+    return trainer
+
+
+def warmed_up(config: TrainConfig, inputs: RunInputs, args) -> str:
     """The model path GRPO starts from: ``model.path``, or with ``warmup.steps`` the warmed-up copy saved in
     ``output_dir/warmup`` (made once; a resumed run reuses it). Starting from the saved copy makes it TRL's
     reference model too."""
@@ -455,18 +365,25 @@ def warmed_up(config: TrainConfig, processor, ds: datasets.Dataset, args) -> str
     target = Path(config.output_dir) / WARMUP_DIR
     if not (target / "config.json").is_file():
         if args.process_index == 0:
-            model = load_policy(config, args.bf16)
-            w = config.warmup
-            family = resolve_family(config)
-            losses = supervised_warmup(model, processor, ds, config.task, w.steps, w.learning_rate, w.batch_size,
-                                       seed=config.grpo.seed, family=family,
-                                       solution_coords=solution_frame(config, family))
-            logger.info("supervised warm-up: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
-            model.save_pretrained(target)
-            processor.save_pretrained(target)
+            warm_start(config, inputs, target, args.bf16)
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
     return str(target)
+
+
+def warm_start(config: TrainConfig, inputs: RunInputs, target: Path, bf16: bool = False) -> list[float]:
+    """Run the supervised warm-up of ``config.warmup`` on ``model.path`` and save the model and processor to
+    ``target``; returns the losses."""
+    from vreward_train.warmup import supervised_warmup
+
+    model = load_policy(config, bf16, for_warmup=True)
+    losses = supervised_warmup(model, inputs.processor, inputs.rows, config.task, config.warmup,
+                               seed=config.grpo.seed, family=inputs.family,
+                               solution_coords=solution_frame(config, inputs.family))
+    logger.info("supervised warm-up: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
+    model.save_pretrained(target)
+    inputs.processor.save_pretrained(target)
+    return losses
 
 
 def train(config: TrainConfig, callbacks: Sequence[Any] = (), compact_logs: bool = False) -> Path:
@@ -477,14 +394,35 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = (), compact_logs: bool
     resume = resume_target(config)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(config, callbacks, compact_logs)
+    inputs = run_inputs(config)
+    trainer = build_trainer(config, callbacks, compact_logs, inputs)
     if trainer.is_world_process_zero():
         (out / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         trainer.state.save_to_json(str(out / "trainer_state.json"))
+        if config.report:
+            write_report(config, inputs)
     return out
+
+
+REPORT_DIR = "report"
+
+
+def write_report(config: TrainConfig, inputs: RunInputs) -> Path | None:
+    """The run's report (:mod:`vreward_train.report`) in ``output_dir/report``; None, with a warning, when
+    matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError:
+        warnings.warn("no report: it needs matplotlib (pip install 'vreward[eval]')", stacklevel=2)
+        return None
+    from vreward_train.report import write_training_report
+
+    frames = reward_frames(config, inputs.family, inputs.min_pixels, inputs.max_pixels)
+    return write_training_report(config.output_dir, frames if config.task != "classification" else None,
+                                 Path(config.output_dir) / REPORT_DIR)
 
 
 def environment_summary() -> dict[str, Any]:

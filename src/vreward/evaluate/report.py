@@ -269,12 +269,21 @@ def draw_sample(sample: Sample, path: Path, max_width: int = GALLERY_WIDTH) -> b
 
     Returns the PNG bytes (also written at ``path``), or None when the sample has no readable image.
     """
-    if not sample.image_path or not os.path.isfile(sample.image_path):
+    return draw_boxes(sample.image_path, [(sample.truth, TRUTH_COLOR), (sample.predicted, PREDICTED_COLOR)], path,
+                      max_width)
+
+
+def draw_boxes(image_path: str | None, layers: Sequence[tuple[Sequence[Sequence[float]], tuple[int, int, int]]],
+               path: Path, max_width: int = GALLERY_WIDTH) -> bytes | None:
+    """Draw the image at ``image_path`` with each layer's boxes (image pixels) in its colour, layers in order, at
+    most ``max_width`` wide. Returns the PNG bytes (also written at ``path``), or None when the image is missing
+    or unreadable. Boxes that are not four finite numbers are skipped."""
+    if not image_path or not os.path.isfile(image_path):
         return None
     from PIL import Image, ImageDraw
 
     try:
-        with Image.open(sample.image_path) as im:
+        with Image.open(image_path) as im:
             width, height = im.size
             im.thumbnail((max_width, 4 * max_width))
             im = im.convert("RGB")
@@ -283,7 +292,7 @@ def draw_sample(sample: Sample, path: Path, max_width: int = GALLERY_WIDTH) -> b
     sx, sy = im.width / width, im.height / height
     draw = ImageDraw.Draw(im)
     line = max(2, round(im.width / 200))
-    for boxes, color in ((sample.truth, TRUTH_COLOR), (sample.predicted, PREDICTED_COLOR)):
+    for boxes, color in layers:
         for box in boxes:
             try:
                 x1, y1, x2, y2 = (float(v) for v in box)
