@@ -326,17 +326,14 @@ def build_coco_kshot(instances_json: str | os.PathLike, images_dir: str | os.Pat
 
 
 def _read_coco(path: Path) -> dict[str, Any]:
+    from vreward.evaluate.coco_truth import read_coco_json
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_coco_json(path)
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a COCO instances object, got {type(data).__name__}")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise DataError(f"{path}: missing list {key!r}")
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
     images: dict[int, dict] = {}
     for i, img in enumerate(data["images"]):
         where = f"{path}: images[{i}]"

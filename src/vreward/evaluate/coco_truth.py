@@ -21,6 +21,25 @@ from vreward.evaluate.gc_pause import gc_paused
 from vreward.labels import normalize_label
 
 
+def read_coco_json(path: str | Path) -> dict[str, Any]:
+    """The parsed COCO (or LVIS) instances file ``path``: a JSON object with ``images``, ``annotations`` and
+    ``categories`` lists; a ``FileNotFoundError`` or ``ValueError`` naming the file and the problem otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ground truth {path}: no such file")
+    try:
+        with path.open("rb") as f, gc_paused():
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"ground truth {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"ground truth {path}: expected a JSON object (COCO format), got {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"ground truth {path}: missing list field {key!r} (COCO instances format)")
+    return data
+
+
 class CocoTruth:
     """A COCO (or, with ``lvis=True``, LVIS) ground-truth file, checked and repaired.
 
@@ -45,7 +64,7 @@ class CocoTruth:
     def __init__(self, path: str | Path, lvis: bool = False):
         self.path = Path(path)
         self.lvis = lvis
-        data = self._read()
+        data = read_coco_json(self.path)
         self._read_images(data["images"])
         self._read_categories(data["categories"])
         self._read_annotations(data["annotations"])
@@ -55,22 +74,6 @@ class CocoTruth:
         self._size_columns: tuple[list, list] | None = None
 
     # ------------------------------------------------------------------------------------------- reading
-
-    def _read(self) -> dict[str, Any]:
-        path = self.path
-        if not path.is_file():
-            raise FileNotFoundError(f"ground truth {path}: no such file")
-        try:
-            with path.open("rb") as f, gc_paused():
-                data = json.load(f)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"ground truth {path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"ground truth {path}: expected a JSON object (COCO format), got {type(data).__name__}")
-        for key in ("images", "annotations", "categories"):
-            if not isinstance(data.get(key), list):
-                raise ValueError(f"ground truth {path}: missing list field {key!r} (COCO instances format)")
-        return data
 
     def _read_images(self, images: list) -> None:
         """id, width, height of every image (and LVIS's federated lists)."""
