@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import pickle
+import random
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -253,6 +255,31 @@ def test_a_batch_scores_as_its_rows_alone(name, texts):
     batch = reward.score(texts, **columns).scores.tolist()
     single = [reward.score([t], **{k: v[:1] for k, v in columns.items()}).scores[0] for t in texts]
     assert batch == single
+
+
+def test_sixteen_threads_score_and_explain_like_one():
+    rng = random.Random(0)
+    rewards = [REWARDS[name].attribute(REWARDS[name].default_name) for name in CATALOGUE]
+
+    def batch(name: str) -> tuple[list[str], dict[str, list]]:
+        n = rng.randint(1, 8)
+        texts = [wrap(TRUTHS[name]) if rng.random() < 0.4 else "".join(rng.choices(FRAGMENTS, k=rng.randint(0, 20)))
+                 for _ in range(n)]
+        return texts, {"solution": [TRUTHS[name]] * n, "width": [100] * n, "height": [100] * n}
+
+    jobs = [(r_i, *batch(CATALOGUE[r_i])) for r_i in range(len(rewards)) for _ in range(12)]
+
+    def run(job):
+        r_i, texts, columns = job
+        return (rewards[r_i](texts, **columns),
+                [(d.score, d.reason, d.details) for d in rewards[r_i].explain(texts, **columns)])
+
+    expected = [run(job) for job in jobs]
+    with ThreadPoolExecutor(16) as pool:
+        for _ in range(4):
+            order = rng.sample(range(len(jobs)), len(jobs))
+            got = dict(zip(order, pool.map(run, [jobs[i] for i in order])))
+            assert [got[i] for i in range(len(jobs))] == expected
 
 
 @SETTINGS
